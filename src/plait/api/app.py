@@ -1,0 +1,81 @@
+"""The app factory: settings in, a FastAPI app out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from plait import __version__, audit
+from plait.api import audit as audit_api
+from plait.api import auth, health, problems, tasks, tokens, users, versions, workflows
+from plait.api.deps import Context
+from plait.api.middleware import BodyLimit, RequestContext
+from plait.auth.bootstrap import ensure_admin
+from plait.auth.identity import principal
+from plait.db import migrate
+from plait.db.engine import Database
+from plait.db.models import User
+from plait.demo import demo_spec
+from plait.settings import Settings
+from plait.workflows import store
+
+log = logging.getLogger("plait.server")
+
+ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks)
+
+
+async def first_start(db: Database, settings: Settings) -> None:
+    """An empty database gets an admin (password shown once) and, if wanted, the demo."""
+    created = await ensure_admin(db, settings)
+    if created is None:
+        return
+    admin, password = created
+    if password is not None:
+        # Printed, never logged: the one place this password is ever shown.
+        print(
+            f"\n  Plait created the first admin.\n  username: {admin.username}\n"
+            f"  password: {password}\n  (shown once; change it with `plait passwd`)\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    if settings.load_demo:
+        await _load_demo(db, admin)
+
+
+async def _load_demo(db: Database, admin: User) -> None:
+    async with db.write() as session:
+        wf = await store.create(session, principal(admin), demo_spec())
+        audit.record(session, None, "workflow.demo_loaded", "workflow", wf.id)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url())
+        try:
+            await migrate.upgrade(db)
+            await first_start(db, settings)
+            app.state.plait = Context(settings, db, settings.signing_key())
+            log.info("plait %s ready on %s", __version__, db.dialect)
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Plait",
+        version=__version__,
+        description="MLOps workflow platform. Authenticate with `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

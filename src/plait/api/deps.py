@@ -1,0 +1,58 @@
+"""FastAPI dependencies: the app context and the caller, with the role each route needs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from plait.auth import identity
+from plait.auth.roles import Principal, Role, require_role
+from plait.db.engine import Database
+from plait.errors import NotAuthenticated
+from plait.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    signing_key: str
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.plait
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(get_context)]
+
+
+async def authenticate(request: Request, ctx: Ctx) -> Principal:
+    """The caller, from `Authorization: Bearer <access token | API token>`."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("send Authorization: Bearer <token>; get one from POST /auth/login")
+    async with ctx.db.read() as session:
+        who, touch = await identity.from_bearer(session, token.strip(), ctx.signing_key)
+    if touch and who.api_token_id is not None:
+        async with ctx.db.write() as session:
+            await identity.touch_api_token(session, who.api_token_id)
+    return who
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(who: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        require_role(who, role)
+        return who
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Editor = Annotated[Principal, Depends(require(Role.editor))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]

@@ -1,0 +1,257 @@
+"""/api/v1/workflows: create, read, list, replace, patch, delete, clone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plait.api.deps import Ctx, Editor, Viewer
+from plait.api.schemas import Page, etag, parse_if_match
+from plait.db import pagination
+from plait.db.models import User, Workflow, WorkflowTag
+from plait.errors import FieldError, InvalidInput
+from plait.workflows import store
+from plait.workflows.schedule import next_fire_times
+from plait.workflows.spec import Name, Text, WorkflowSpec
+
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
+
+Ref = Annotated[str, Path(max_length=100, description="Workflow id or name.")]
+
+
+class WorkflowCreate(WorkflowSpec):
+    paused: bool = False
+
+
+class WorkflowReplace(WorkflowSpec):
+    paused: bool | None = None
+
+
+class WorkflowPatch(BaseModel):
+    """Fields to change; the others keep their values. `tasks`, when given, replaces the list."""
+
+    model_config = {"extra": "forbid"}
+
+    name: Name | None = None
+    description: Text | None = None
+    tags: list[str] | None = None
+    schedule: Text | None = None
+    timezone: Text | None = None
+    params: dict[str, Any] | None = None
+    max_active_runs: int | None = None
+    tasks: list[dict[str, Any]] | None = None
+    paused: bool | None = None
+
+
+class CloneRequest(BaseModel):
+    name: Name
+
+
+class WorkflowOut(WorkflowSpec):
+    id: int
+    paused: bool
+    owner_id: int | None
+    owner: str | None
+    current_version: int
+    created_at: datetime
+    updated_at: datetime
+    next_fire_times: list[datetime] = Field(description="The next three scheduled runs, UTC.")
+
+
+class WorkflowSummary(BaseModel):
+    id: int
+    name: str
+    description: str
+    tags: list[str]
+    schedule: str | None
+    timezone: str
+    paused: bool
+    owner_id: int | None
+    owner: str | None
+    current_version: int
+    created_at: datetime
+    updated_at: datetime
+    next_fire_time: datetime | None
+
+
+async def workflow_out(session: AsyncSession, wf: Workflow) -> WorkflowOut:
+    owner = await session.get(User, wf.owner_id) if wf.owner_id is not None else None
+    return WorkflowOut.model_validate(
+        {
+            **wf.spec,
+            "id": wf.id,
+            "paused": wf.paused,
+            "owner_id": wf.owner_id,
+            "owner": owner.username if owner else None,
+            "current_version": wf.current_version,
+            "created_at": wf.created_at,
+            "updated_at": wf.updated_at,
+            "next_fire_times": next_fire_times(wf.schedule, wf.timezone),
+        }
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
+async def create_workflow(body: WorkflowCreate, who: Editor, ctx: Ctx, response: Response) -> Any:
+    spec = WorkflowSpec.model_validate(body.model_dump(exclude={"paused"}))
+    async with ctx.db.write() as session:
+        wf = await store.create(session, who, spec, paused=body.paused)
+        out = await workflow_out(session, wf)
+    response.headers.update(etag(out.current_version))
+    response.headers["Location"] = f"/api/v1/workflows/{out.id}"
+    return out
+
+
+SORTS: dict[str, pagination.SortKey] = {
+    "name": pagination.SortKey(Workflow.name, Workflow.id, False, str),
+    "-name": pagination.SortKey(Workflow.name, Workflow.id, True, str),
+    "created": pagination.SortKey(Workflow.created_at, Workflow.id, False, datetime),
+    "-created": pagination.SortKey(Workflow.created_at, Workflow.id, True, datetime),
+    "updated": pagination.SortKey(Workflow.updated_at, Workflow.id, False, datetime),
+    "-updated": pagination.SortKey(Workflow.updated_at, Workflow.id, True, datetime),
+}
+Sort = Literal["name", "-name", "created", "-created", "updated", "-updated"]
+_SORT_VALUE = {"name": "name", "created": "created_at", "updated": "updated_at"}
+
+
+def _filtered(
+    query: Select[Any], tag: list[str], q: str | None, owner: str | None, paused: bool | None
+) -> Select[Any]:
+    for t in tag:
+        query = query.where(
+            exists().where(WorkflowTag.workflow_id == Workflow.id, WorkflowTag.tag == t)
+        )
+    if q:
+        query = query.where(
+            Workflow.name.icontains(q, autoescape=True)
+            | Workflow.description.icontains(q, autoescape=True)
+        )
+    if owner is not None:
+        by = (
+            User.id == int(owner) if owner.isdigit() and len(owner) < 18 else User.username == owner
+        )
+        query = query.where(Workflow.owner_id.in_(select(User.id).where(by)))
+    if paused is not None:
+        query = query.where(Workflow.paused == paused)
+    return query
+
+
+def _no_nul(**values: str | None) -> None:
+    bad = [
+        FieldError(("query", k), "must not contain NUL")
+        for k, v in values.items()
+        if v and "\x00" in v
+    ]
+    if bad:
+        raise InvalidInput(bad)
+
+
+@router.get("", response_model=Page[WorkflowSummary])
+async def list_workflows(
+    who: Viewer,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    tag: Annotated[list[str] | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Name/description search.")] = None,
+    owner: Annotated[str | None, Query(max_length=64, description="Username or id.")] = None,
+    paused: bool | None = None,
+    sort: Sort = "name",
+) -> Any:
+    _no_nul(q=q, owner=owner, cursor=cursor, tag=",".join(tag or []))
+    if cursor is not None and offset is not None:
+        raise InvalidInput([FieldError(("query", "offset"), "use either cursor or offset")])
+    key = SORTS[sort]
+    columns = [*Workflow.__table__.c, User.username.label("owner")]
+    columns = [c for c in columns if c.name != "spec"]
+    query = _filtered(
+        select(*columns).outerjoin(User, User.id == Workflow.owner_id), tag or [], q, owner, paused
+    )
+    total = None
+    async with ctx.db.read() as session:
+        if offset is not None:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            query = query.offset(offset)
+        elif cursor is not None:
+            query = query.where(pagination.after(key, *pagination.decode_cursor(cursor, sort, key)))
+        rows = (await session.execute(pagination.order(query, key).limit(limit + 1))).all()
+    items = [_summary(row._mapping) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit and offset is None:
+        last = rows[limit - 1]._mapping
+        next_cursor = pagination.encode_cursor(
+            sort, last[_SORT_VALUE[sort.lstrip("-")]], last["id"]
+        )
+    return Page[WorkflowSummary](items=items, next_cursor=next_cursor, total=total)
+
+
+def _summary(row: Any) -> WorkflowSummary:
+    fire = next_fire_times(row["schedule"], row["timezone"], count=1)
+    return WorkflowSummary.model_validate({**row, "next_fire_time": fire[0] if fire else None})
+
+
+@router.get("/{ref}", response_model=WorkflowOut)
+async def get_workflow(ref: Ref, who: Viewer, ctx: Ctx, response: Response) -> Any:
+    async with ctx.db.read() as session:
+        out = await workflow_out(session, await store.get(session, ref))
+    response.headers.update(etag(out.current_version))
+    return out
+
+
+@router.put("/{ref}", response_model=WorkflowOut)
+async def replace_workflow(
+    ref: Ref,
+    body: WorkflowReplace,
+    who: Editor,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> Any:
+    spec = WorkflowSpec.model_validate(body.model_dump(exclude={"paused"}))
+    async with ctx.db.write() as session:
+        wf = await store.get_for_edit(session, ref, who)
+        await store.update(
+            session, who, wf, spec, if_match=parse_if_match(if_match), paused=body.paused
+        )
+        out = await workflow_out(session, wf)
+    response.headers.update(etag(out.current_version))
+    return out
+
+
+@router.patch("/{ref}", response_model=WorkflowOut)
+async def patch_workflow(
+    ref: Ref,
+    body: WorkflowPatch,
+    who: Editor,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> Any:
+    changes = body.model_dump(exclude_unset=True)
+    paused = changes.pop("paused", None)
+    async with ctx.db.write() as session:
+        wf = await store.get_for_edit(session, ref, who)
+        spec = WorkflowSpec.model_validate({**wf.spec, **changes})
+        await store.update(session, who, wf, spec, if_match=parse_if_match(if_match), paused=paused)
+        out = await workflow_out(session, wf)
+    response.headers.update(etag(out.current_version))
+    return out
+
+
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
+    async with ctx.db.write() as session:
+        await store.remove(session, who, await store.get_for_edit(session, ref, who))
+
+
+@router.post("/{ref}/clone", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
+async def clone_workflow(ref: Ref, body: CloneRequest, who: Editor, ctx: Ctx) -> Any:
+    async with ctx.db.write() as session:
+        wf = await store.clone(session, who, await store.get(session, ref), body.name)
+        return await workflow_out(session, wf)

@@ -1,0 +1,275 @@
+"""`plait`: run the server, migrate the database, and manage workflows over the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
+from plait.cli.yamlio import from_yaml, to_yaml
+
+app = typer.Typer(help="Plait: workflows of tasks, each in its own process.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(wf_app, name="workflows")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", envvar="PLAIT_DATA_DIR", help="Default ~/.plait.")
+]
+
+
+def api_command(fn: F) -> F:
+    """Show API problems as a person would want them, and exit non-zero."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
+            err.print(f"[red]error[/red]: {exc.detail}")
+            for e in exc.errors:
+                err.print(f"  {e.get('field') or '(document)'}: {e.get('message')}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from plait.settings import Settings
+
+    if data_dir is not None:
+        os.environ["PLAIT_DATA_DIR"] = str(data_dir)
+    return Settings()
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the API (migrations are applied first)."""
+    import logging
+
+    import uvicorn
+
+    from plait.api.app import create_app
+
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    err.print(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _db_run(data_dir: Path | None, action: str, revision: str = "head") -> str | None:
+    from plait.db import migrate
+    from plait.db.engine import Database
+
+    async def go() -> str | None:
+        db = Database(_settings(data_dir).resolved_database_url())
+        try:
+            if action == "upgrade":
+                await migrate.upgrade(db, revision)
+            elif action == "downgrade":
+                await migrate.downgrade(db, revision)
+            return await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    out.print(f"database at revision {_db_run(data_dir, 'upgrade', revision)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str, data_dir: DataDir = None) -> None:
+    """Revert migrations down to REVISION (`base` empties the database)."""
+    out.print(f"database at revision {_db_run(data_dir, 'downgrade', revision)}")
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDir = None) -> None:
+    """Show the database's revision."""
+    out.print(_db_run(data_dir, "current") or "empty (no migrations applied)")
+
+
+@app.command()
+@api_command
+def login(
+    url: Annotated[str, typer.Option(envvar="PLAIT_URL")] = DEFAULT_URL,
+    username: Annotated[str, typer.Option(prompt=True)] = "admin",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Log in and keep the tokens in ~/.config/plait/cli.json (mode 0600)."""
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("Password", hide_input=True)
+    )
+    client = Client(Login(url=url))
+    data = client.authenticate(username, password)
+    out.print(f"logged in to {url} as {data['user']['username']} ({data['user']['role']})")
+
+
+@app.command()
+@api_command
+def passwd() -> None:
+    """Change your password (every other login of yours is ended)."""
+    current = typer.prompt("Current password", hide_input=True)
+    new = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    client = Client()
+    client.request(
+        "POST", "/api/v1/users/me/password", json={"current_password": current, "new_password": new}
+    )
+    out.print("password changed; log in again with `plait login`")
+
+
+@app.command()
+@api_command
+def apply(file: Annotated[Path, typer.Option("-f", "--file", exists=True, readable=True)]) -> None:
+    """Create or update a workflow from a YAML file, by name; print what changed."""
+    try:
+        document = from_yaml(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError) as exc:
+        err.print(f"[red]error[/red]: {file} is not a workflow document: {exc}")
+        raise typer.Exit(1) from None
+    client = Client()
+    name = str(document.get("name", ""))
+    try:
+        current = client.request("GET", f"/api/v1/workflows/{name}") if name else None
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        current = None
+    if current is None:
+        created = client.request("POST", "/api/v1/workflows", json=document)
+        out.print(f"created workflow {created['name']} (id {created['id']}) at version 1")
+        return
+    old = current["current_version"]
+    updated = client.request(
+        "PUT", f"/api/v1/workflows/{current['id']}", json=document, headers={"If-Match": str(old)}
+    )
+    new = updated["current_version"]
+    if new == old:
+        out.print(f"workflow {updated['name']} unchanged at version {new}")
+        return
+    changes = client.request("GET", f"/api/v1/workflows/{updated['id']}/versions/{old}/diff/{new}")
+    print_diff(changes)
+    out.print(f"workflow {updated['name']} updated: version {old} -> {new}")
+
+
+def print_diff(changes: dict[str, Any]) -> None:
+    for field, change in changes["fields"].items():
+        out.print(f"[yellow]~[/yellow] {field}: {_short(change['from'])} -> {_short(change['to'])}")
+    tasks = changes["tasks"]
+    for key in tasks["added"]:
+        out.print(f"[green]+[/green] task {key}")
+    for key in tasks["removed"]:
+        out.print(f"[red]-[/red] task {key}")
+    for key, fields in tasks["changed"].items():
+        out.print(f"[yellow]~[/yellow] task {key}: {', '.join(fields)}")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@app.command()
+@api_command
+def export(
+    name: str,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
+) -> None:
+    """Write a workflow as YAML that `plait apply` takes back unchanged."""
+    text = to_yaml(Client().request("GET", f"/api/v1/workflows/{name}"))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
+@wf_app.command("list")
+@api_command
+def workflows_list(
+    tag: Annotated[list[str] | None, typer.Option(help="Only with this tag (repeatable).")] = None,
+    q: Annotated[str | None, typer.Option(help="Search names and descriptions.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
+) -> None:
+    """List workflows, a page at a time."""
+    params: dict[str, Any] = {"limit": limit, "tag": tag or [], "q": q, "cursor": cursor}
+    page = Client().request(
+        "GET", "/api/v1/workflows", params={k: v for k, v in params.items() if v}
+    )
+    table = Table("id", "name", "tags", "schedule", "paused", "version", "owner", "next run")
+    for w in page["items"]:
+        table.add_row(
+            str(w["id"]),
+            w["name"],
+            ",".join(w["tags"]),
+            w["schedule"] or "",
+            "yes" if w["paused"] else "",
+            str(w["current_version"]),
+            w["owner"] or "",
+            (w["next_fire_time"] or "")[:16],
+        )
+    out.print(table)
+    if page["next_cursor"]:
+        out.print(f"more: plait workflows list --cursor {page['next_cursor']}")
+
+
+@wf_app.command("show")
+@api_command
+def workflows_show(name: str) -> None:
+    """Show a workflow: its definition and state."""
+    wf = Client().request("GET", f"/api/v1/workflows/{name}")
+    out.print(
+        f"[bold]{wf['name']}[/bold] (id {wf['id']}), version {wf['current_version']}, "
+        f"owner {wf['owner']}, {'paused' if wf['paused'] else 'active'}"
+    )
+    for when in wf["next_fire_times"]:
+        out.print(f"  next run: {when}")
+    sys.stdout.write(to_yaml(wf))
+
+
+@wf_app.command("delete")
+@api_command
+def workflows_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
+    """Delete a workflow and its history."""
+    if not yes:
+        typer.confirm(f"Delete workflow {name} and all its versions?", abort=True)
+    Client().request("DELETE", f"/api/v1/workflows/{name}")
+    out.print(f"deleted {name}")
+
+
+@wf_app.command("clone")
+@api_command
+def workflows_clone(name: str, new_name: str) -> None:
+    """Copy a workflow's current version into a new, paused workflow that you own."""
+    wf = Client().request("POST", f"/api/v1/workflows/{name}/clone", json={"name": new_name})
+    out.print(f"cloned {name} into {wf['name']} (id {wf['id']}, paused)")

@@ -1,0 +1,1 @@
+"""Database: typed ORM tables, the engine pair, and Alembic migrations."""

@@ -1,0 +1,67 @@
+"""Keyset pagination: an opaque cursor names the last row seen; the next page starts after it.
+
+Ordering is always (sort column, id), so ties are broken and rows inserted while a client
+pages never make it see a row twice or skip a row that existed when it started.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from plait.errors import FieldError, InvalidInput
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: InstrumentedAttribute[Any]
+    id_column: InstrumentedAttribute[Any]
+    descending: bool
+    value_type: type  # what the cursor's value must be, so a forged cursor cannot reach SQL
+
+
+def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    if isinstance(value, datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps({"s": sort, "v": value, "i": row_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[Any, int]:
+    bad = InvalidInput([FieldError(("cursor",), "invalid cursor; start again without it")])
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        value, row_id = data["v"], data["i"]
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["dt"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise bad from exc
+    if data.get("s") != sort:
+        raise InvalidInput([FieldError(("cursor",), "this cursor belongs to another sort order")])
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or abs(row_id) > 2**62:
+        raise bad
+    if not isinstance(value, key.value_type) or isinstance(value, bool):
+        raise bad
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise bad
+    return value, row_id
+
+
+def after(key: SortKey, value: Any, row_id: int) -> ColumnElement[bool]:
+    if key.descending:
+        return or_(key.column < value, and_(key.column == value, key.id_column < row_id))
+    return or_(key.column > value, and_(key.column == value, key.id_column > row_id))
+
+
+def order(query: Select[Any], key: SortKey) -> Select[Any]:
+    if key.descending:
+        return query.order_by(key.column.desc(), key.id_column.desc())
+    return query.order_by(key.column.asc(), key.id_column.asc())

@@ -1,0 +1,101 @@
+"""Domain exceptions. Each maps to one problem+json response in `plait.api.problems`.
+
+PlaitError
+ ├── InvalidInput        422  (carries field errors)
+ ├── NotAuthenticated    401
+ ├── PermissionDenied    403
+ ├── NotFound            404
+ ├── Conflict            409
+ ├── PreconditionFailed  412  (carries the current version)
+ ├── PayloadTooLarge     413
+ └── Unavailable         503
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field; `loc` is the path to it, e.g. ("tasks", 1, "code")."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "invalid"
+
+    @property
+    def field(self) -> str:
+        out = ""
+        for part in self.loc:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "loc": list(self.loc), "message": self.msg, "type": self.type}
+
+
+class PlaitError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(PlaitError):
+    status = 422
+    slug = "validation"
+    title = "Invalid input"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        count = len(errors)
+        summary = detail or f"{count} problem{'s' if count != 1 else ''} in the input"
+        super().__init__(summary, errors=[e.as_dict() for e in errors])
+        self.errors = errors
+
+
+class NotAuthenticated(PlaitError):
+    status = 401
+    slug = "unauthenticated"
+    title = "Not authenticated"
+
+
+class PermissionDenied(PlaitError):
+    status = 403
+    slug = "forbidden"
+    title = "Permission denied"
+
+
+class NotFound(PlaitError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(PlaitError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(PlaitError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(PlaitError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class Unavailable(PlaitError):
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"

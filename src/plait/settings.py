@@ -1,0 +1,70 @@
+"""All configuration in one place: `PLAIT_*` environment variables, read once by the app factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".plait"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAIT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded database, the secret key and task data live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (sqlite+aiosqlite:/// or postgresql+asyncpg://). "
+        "Default: SQLite file plait.db inside the data directory.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs access tokens. Default: generated once and kept in "
+        "<data_dir>/secret.key (mode 0600).",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the admin created on first start; generated and printed once "
+        "when unset.",
+    )
+    access_token_minutes: int = Field(default=15, ge=1, description="Access token lifetime.")
+    refresh_token_days: int = Field(default=30, ge=1, description="Refresh token lifetime.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Request bodies over this size get 413."
+    )
+    load_demo: bool = Field(
+        default=True, description="Create the demo workflow when the database has no workflows."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level of the server.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'plait.db'}"
+
+    def signing_key(self) -> str:
+        """The JWT signing key: configured, or generated once and kept in the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            # O_EXCL: two servers starting at once agree on one key; 0600 from the first byte.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

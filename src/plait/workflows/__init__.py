@@ -1,0 +1,1 @@
+"""Workflow definitions: the document, its validation, schedules, versions and storage."""

@@ -1,0 +1,52 @@
+"""Schedules: 5-field cron expressions or presets, evaluated in the workflow's timezone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+}
+ONCE = "@once"  # a single run, as soon as the workflow is active: no recurring fire times
+
+
+def schedule_error(expr: str) -> str | None:
+    """Why `expr` is not a valid schedule, or None when it is."""
+    if expr == ONCE or expr in PRESETS:
+        return None
+    if expr.startswith("@"):
+        allowed = ", ".join([*PRESETS, ONCE])
+        return f"unknown preset {expr!r}; use one of {allowed} or a 5-field cron expression"
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)}"
+    try:
+        croniter(expr)
+    except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError) as exc:
+        return f"invalid cron expression: {exc}"
+    return None
+
+
+def timezone_error(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown timezone {name!r}; use an IANA name such as UTC or Europe/Berlin"
+    return None
+
+
+def next_fire_times(
+    expr: str | None, tz: str, after: datetime | None = None, count: int = 3
+) -> list[datetime]:
+    """The next `count` fire times after `after` (default now), in UTC."""
+    if not expr or expr == ONCE:
+        return []
+    start = (after or datetime.now(UTC)).astimezone(ZoneInfo(tz))
+    it = croniter(PRESETS.get(expr, expr), start)
+    return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]

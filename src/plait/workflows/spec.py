@@ -1,0 +1,219 @@
+"""The workflow document: its shape (pydantic) and its rules (`problems`).
+
+The shape is checked by pydantic; the rules that need the whole document (dependencies,
+cycles, code that compiles, cron, param defaults) are checked by `problems`, which returns
+every problem at once with its field path.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from plait.errors import FieldError
+from plait.workflows.schedule import schedule_error, timezone_error
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+CALLABLE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it at the edge instead of failing in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=100)]
+Tag = Annotated[str, StringConstraints(pattern=r"^[\w.:/-]+$", min_length=1, max_length=64)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
+TaskKind = Literal["python", "shell", "callable"]
+BODY_FIELD: dict[str, str] = {"python": "code", "shell": "command", "callable": "callable"}
+
+
+class ParamSpec(BaseModel):
+    """One run parameter, in a subset of JSON Schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ParamType = "string"
+    default: Any = None
+    enum: list[Any] | None = Field(default=None, min_length=1)
+    minimum: float | None = None
+    maximum: float | None = None
+    description: Text = Field(default="", max_length=2000)
+    required: bool = False
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: Name
+    kind: TaskKind
+    code: Text | None = Field(default=None, description="Python source, for kind python.")
+    command: Text | None = Field(default=None, description="Shell command, for kind shell.")
+    callable: Text | None = Field(
+        default=None, description="module:function to call, for kind callable."
+    )
+    depends_on: list[Name] = Field(default_factory=list)
+    retries: int = Field(default=0, ge=0, le=100)
+    retry_delay: float = Field(default=10.0, ge=0, le=86400, description="Seconds.")
+    retry_backoff: float = Field(
+        default=2.0, ge=1, le=10, description="Multiplier of the delay after each retry."
+    )
+    timeout: float | None = Field(default=None, gt=0, le=7 * 86400, description="Seconds.")
+    env: dict[EnvName, Text] = Field(default_factory=dict)
+    queue: Name | None = None
+
+
+class WorkflowSpec(BaseModel):
+    """A workflow definition: everything a version records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Text = Field(default="", max_length=10_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    schedule: Text | None = Field(default=None, max_length=100)
+    timezone: Text = Field(default="UTC", max_length=64)
+    params: dict[Name, ParamSpec] = Field(default_factory=dict)
+    max_active_runs: int = Field(default=1, ge=1, le=1000)
+    tasks: list[TaskSpec] = Field(default_factory=list, max_length=10_000)
+
+    def canonical(self) -> dict[str, Any]:
+        """The definition as plain JSON, every field spelled out: what versions store and hash."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["tags"] = sorted(set(data["tags"]))
+        return data
+
+
+def problems(spec: WorkflowSpec) -> list[FieldError]:
+    """Every rule the document breaks, each with the path of the field at fault."""
+    out: list[FieldError] = []
+    if spec.schedule is not None and (err := schedule_error(spec.schedule)):
+        out.append(FieldError(("schedule",), err, "schedule"))
+    if err := timezone_error(spec.timezone):
+        out.append(FieldError(("timezone",), err, "timezone"))
+    for name, param in spec.params.items():
+        out += _param_problems(("params", name), param)
+    out += _task_problems(spec.tasks)
+    return out
+
+
+def value_problems(loc: tuple[str | int, ...], param: ParamSpec, value: Any) -> list[FieldError]:
+    """Whether `value` fits `param`: its type, enum and bounds."""
+    if not _has_type(param.type, value):
+        return [FieldError(loc, f"expected {param.type}, got {_json_type(value)}", "type")]
+    if param.enum is not None and value not in param.enum:
+        return [FieldError(loc, f"must be one of {param.enum}", "enum")]
+    if param.type in ("integer", "number"):
+        if param.minimum is not None and value < param.minimum:
+            return [FieldError(loc, f"must be >= {param.minimum:g}", "minimum")]
+        if param.maximum is not None and value > param.maximum:
+            return [FieldError(loc, f"must be <= {param.maximum:g}", "maximum")]
+    return []
+
+
+def _param_problems(loc: tuple[str | int, ...], param: ParamSpec) -> list[FieldError]:
+    out: list[FieldError] = []
+    numeric = param.type in ("integer", "number")
+    if not numeric and (param.minimum is not None or param.maximum is not None):
+        out.append(FieldError((*loc, "minimum"), "minimum/maximum apply to numbers only"))
+    if numeric and None not in (param.minimum, param.maximum):
+        assert param.minimum is not None and param.maximum is not None
+        if param.minimum > param.maximum:
+            out.append(FieldError((*loc, "minimum"), "minimum is greater than maximum"))
+    for i, option in enumerate(param.enum or []):
+        if not _has_type(param.type, option):
+            out.append(FieldError((*loc, "enum", i), f"enum value is not a {param.type}", "type"))
+    if param.default is not None and not out:
+        out += value_problems((*loc, "default"), param, param.default)
+    return out
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _has_type(kind: str, value: Any) -> bool:
+    if isinstance(value, bool) and kind != "boolean":
+        return False  # True is an int in Python, not in JSON
+    return isinstance(value, _PY_TYPES[kind])
+
+
+def _json_type(value: Any) -> str:
+    for name in ("boolean", "integer", "number", "string", "array", "object"):
+        if _has_type(name, value):
+            return name
+    return "null"
+
+
+def _task_problems(tasks: list[TaskSpec]) -> list[FieldError]:
+    out: list[FieldError] = []
+    index: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        if task.key in index:
+            msg = f"duplicate task key {task.key!r} (also tasks[{index[task.key]}])"
+            out.append(FieldError(("tasks", i, "key"), msg, "duplicate"))
+        else:
+            index[task.key] = i
+        out += _body_problems(("tasks", i), task)
+    for i, task in enumerate(tasks):
+        for j, dep in enumerate(task.depends_on):
+            loc: tuple[str | int, ...] = ("tasks", i, "depends_on", j)
+            if dep == task.key:
+                out.append(FieldError(loc, f"task {dep!r} depends on itself", "self_dependency"))
+            elif dep not in index:
+                out.append(FieldError(loc, f"unknown task {dep!r}", "unknown_dependency"))
+    out += _cycle_problems(tasks, index)
+    return out
+
+
+def _body_problems(loc: tuple[str | int, ...], task: TaskSpec) -> list[FieldError]:
+    wanted = BODY_FIELD[task.kind]
+    out = [
+        FieldError((*loc, field), f"not used by a {task.kind} task; remove it", "extra")
+        for field in BODY_FIELD.values()
+        if field != wanted and getattr(task, field) is not None
+    ]
+    body: str | None = getattr(task, wanted)
+    if body is None or not body.strip():
+        out.append(FieldError((*loc, wanted), f"a {task.kind} task needs {wanted}", "missing"))
+    elif task.kind == "python":
+        out += _compile_problems((*loc, "code"), body, task.key)
+    elif task.kind == "callable" and not CALLABLE_RE.match(body):
+        out.append(FieldError((*loc, "callable"), "expected module.path:function", "callable"))
+    return out
+
+
+def _compile_problems(loc: tuple[str | int, ...], code: str, key: str) -> list[FieldError]:
+    try:
+        compile(code, f"<task {key}>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return [FieldError(loc, f"line {exc.lineno}: {exc.msg}", "syntax")]
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return [FieldError(loc, f"cannot compile: {type(exc).__name__}", "syntax")]
+    return []
+
+
+def _cycle_problems(tasks: list[TaskSpec], index: dict[str, int]) -> list[FieldError]:
+    graph = {t.key: [d for d in t.depends_on if d in index and d != t.key] for t in tasks}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        members: list[str] = exc.args[1]
+        path = " -> ".join(members)
+        loc = ("tasks", index[members[0]], "depends_on")
+        return [FieldError(loc, f"dependency cycle: {path}", "cycle")]
+    return []
