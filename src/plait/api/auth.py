@@ -14,7 +14,7 @@ from plait.api.users import UserOut
 from plait.auth import identity
 from plait.auth.tokens import issue_access_token
 from plait.db.models import User
-from plait.errors import FieldError, InvalidInput
+from plait.errors import FieldError, InvalidInput, NotAuthenticated
 from plait.workflows.spec import Text
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -96,10 +96,12 @@ async def login(request: Request, ctx: Ctx) -> Any:
 async def refresh(body: RefreshRequest, ctx: Ctx) -> Any:
     """Spend a refresh token for a new access token and a new refresh token."""
     async with ctx.db.write() as session:
-        user, new = await identity.rotate_refresh(
+        rotated = await identity.rotate_refresh(
             session, body.refresh_token, ctx.settings.refresh_token_days
         )
-    return _pair(ctx, user, new)
+    if rotated is None:
+        raise NotAuthenticated("refresh token reused; every session of this login was revoked")
+    return _pair(ctx, *rotated)
 
 
 @router.post("/logout", status_code=204)

@@ -48,7 +48,7 @@ async def _from_api_token(session: AsyncSession, token: str) -> tuple[Principal,
     ).one_or_none()
     if row is None:
         raise NotAuthenticated("invalid API token")
-    api_token, user = row.tuple()
+    api_token, user = row
     if api_token.revoked_at is not None:
         raise NotAuthenticated("this API token was revoked")
     if api_token.expires_at is not None and api_token.expires_at <= now:
@@ -92,11 +92,12 @@ async def _issue_refresh(session: AsyncSession, user_id: int, family: str, days:
     return raw
 
 
-async def rotate_refresh(session: AsyncSession, raw: str, days: int) -> tuple[User, str]:
+async def rotate_refresh(session: AsyncSession, raw: str, days: int) -> tuple[User, str] | None:
     """Spend a refresh token for a new one of the same family.
 
     A token that was already spent means it was copied: the whole family is revoked, so
-    neither the thief nor the owner can go on with it (the owner logs in again).
+    neither the thief nor the owner can go on with it (the owner logs in again). That gives
+    None, and the caller commits the revocation before refusing the request.
     """
     now = datetime.now(UTC)
     query = select(RefreshToken).where(RefreshToken.token_hash == sha256(raw))
@@ -106,7 +107,7 @@ async def rotate_refresh(session: AsyncSession, raw: str, days: int) -> tuple[Us
         raise NotAuthenticated("invalid or expired refresh token; log in again")
     if token.used_at is not None:
         await revoke_family(session, token.family)
-        raise NotAuthenticated("refresh token reused; every session of this login was revoked")
+        return None
     user = await session.get(User, token.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("this account no longer exists or is disabled")

@@ -1,0 +1,148 @@
+"""Role enforcement over every route of the app, driven by the app's own route table.
+
+A route added without an entry in RULES or PUBLIC fails `test_every_route_is_classified`;
+every classified route is then called without a token, with each role below the one it
+needs, and (for workflow changes) by an editor who does not own the workflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+
+from plait.api.app import create_app
+from tests.api.test_workflows import Accounts, create
+from tests.conftest import make_user, workflow_doc
+
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/openapi.json"),
+}
+WF = "/api/v1/workflows/{ref}"
+# The least a caller needs. "owner": an editor who owns the workflow, or an admin.
+RULES = {
+    ("POST", "/api/v1/auth/logout"): "viewer",
+    ("GET", "/api/v1/users/me"): "viewer",
+    ("POST", "/api/v1/users/me/password"): "viewer",
+    ("GET", "/api/v1/users"): "admin",
+    ("POST", "/api/v1/users"): "admin",
+    ("GET", "/api/v1/users/{user_id}"): "admin",
+    ("PATCH", "/api/v1/users/{user_id}"): "admin",
+    ("DELETE", "/api/v1/users/{user_id}"): "admin",
+    ("POST", "/api/v1/tokens"): "viewer",
+    ("GET", "/api/v1/tokens"): "viewer",
+    ("DELETE", "/api/v1/tokens/{token_id}"): "viewer",
+    ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/api/v1/workflows"): "viewer",
+    ("POST", "/api/v1/workflows"): "editor",
+    ("GET", WF): "viewer",
+    ("PUT", WF): "owner",
+    ("PATCH", WF): "owner",
+    ("DELETE", WF): "owner",
+    ("POST", f"{WF}/clone"): "editor",
+    ("GET", f"{WF}/versions"): "viewer",
+    ("GET", f"{WF}/versions/{{number}}"): "viewer",
+    ("GET", f"{WF}/versions/{{a}}/diff/{{b}}"): "viewer",
+    ("POST", f"{WF}/versions/{{number}}/restore"): "owner",
+    ("GET", f"{WF}/tasks"): "viewer",
+    ("POST", f"{WF}/tasks"): "owner",
+    ("GET", f"{WF}/tasks/{{key}}"): "viewer",
+    ("PUT", f"{WF}/tasks/{{key}}"): "owner",
+    ("DELETE", f"{WF}/tasks/{{key}}"): "owner",
+}
+BELOW = {
+    "viewer": [],
+    "editor": ["viewer"],
+    "admin": ["viewer", "editor"],
+    "owner": ["viewer", "other_editor"],
+}
+TASK = {"key": "load", "kind": "python", "code": "print(1)"}
+# Valid bodies, so that a refusal cannot hide behind a 422.
+BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", WF): workflow_doc("train", description="changed"),
+    ("PATCH", WF): {"description": "changed"},
+    ("POST", f"{WF}/tasks"): {"key": "extra", "kind": "shell", "command": "true"},
+    ("PUT", f"{WF}/tasks/{{key}}"): TASK,
+    ("POST", f"{WF}/clone"): {"name": "copy"},
+    ("POST", "/api/v1/workflows"): workflow_doc("other"),
+    ("POST", "/api/v1/users"): {"username": "someone", "password": "long-enough-1"},
+    ("PATCH", "/api/v1/users/{user_id}"): {"email": "a@b.cd"},
+    ("POST", "/api/v1/tokens"): {"name": "t"},
+}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves: its OpenAPI operations and its plain routes.
+
+    (Read from the OpenAPI document because FastAPI's route objects differ across versions.)
+    """
+    found = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    for route in app.routes:
+        if isinstance(route, APIRoute | Route) and route.methods:
+            found |= {(m, route.path) for m in route.methods if m not in ("HEAD", "OPTIONS")}
+    return found
+
+
+def test_every_route_is_classified() -> None:
+    unclassified = app_routes(create_app()) - PUBLIC - set(RULES)
+    assert not unclassified, f"routes with no permission rule in this test: {unclassified}"
+    assert not (set(RULES) - app_routes(create_app())), "RULES names routes that do not exist"
+
+
+def url(path: str, ids: dict[str, Any]) -> str:
+    return path.format(ref="train", number=1, a=1, b=1, key="load", **ids)
+
+
+async def call(
+    client: httpx.AsyncClient, method: str, path: str, ids: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    body = BODIES.get((method, path), {}) if method in ("POST", "PUT", "PATCH") else None
+    return await client.request(method, url(path, ids), json=body, headers=headers)
+
+
+@pytest.fixture
+async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> dict[str, Any]:
+    await create(client, accounts["editor"])
+    token = await client.post(
+        "/api/v1/tokens", json={"name": "x"}, headers=accounts["viewer"].headers
+    )
+    spare = await make_user(app, "spare", "viewer")  # the one the user routes change and delete
+    return {"user_id": spare.id, "token_id": token.json()["id"]}
+
+
+async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:
+    for method, path in RULES:
+        response = await call(client, method, path, ids, {})
+        assert response.status_code == 401, (method, path, response.text)
+
+
+async def test_roles_below_the_rule_are_refused(
+    client: httpx.AsyncClient, accounts: Accounts, ids: dict[str, Any]
+) -> None:
+    for (method, path), need in RULES.items():
+        for role in BELOW[need]:
+            response = await call(client, method, path, ids, accounts[role].headers)
+            assert response.status_code == 403, (method, path, role, response.text)
+
+
+async def test_the_rule_role_gets_through(
+    client: httpx.AsyncClient, accounts: Accounts, ids: dict[str, Any]
+) -> None:
+    allowed = {"viewer": "viewer", "editor": "editor", "admin": "admin", "owner": "editor"}
+    # Deletions last, so that every other route still finds what it addresses.
+    for (method, path), need in sorted(RULES.items(), key=lambda r: r[0][0] == "DELETE"):
+        for role in (allowed[need], "admin"):
+            response = await call(client, method, path, ids, accounts[role].headers)
+            assert response.status_code not in (401, 403), (method, path, role, response.text)
+            assert response.status_code < 500, (method, path, role, response.text)

@@ -1,0 +1,149 @@
+"""Workflows over HTTP: create, read, validate, update with versions, clone, tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Account, workflow_doc
+
+Accounts = dict[str, Account]
+
+
+async def create(client: httpx.AsyncClient, who: Account, **doc: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/workflows", json=workflow_doc(**doc), headers=who.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_create_and_read_by_id_and_name(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"]
+    response = await client.post(
+        "/api/v1/workflows",
+        json=workflow_doc(schedule="0 6 * * 1-5", timezone="America/New_York"),
+        headers=editor.headers,
+    )
+    assert response.status_code == 201
+    created = response.json()
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["location"] == f"/api/v1/workflows/{created['id']}"
+    assert created["owner"] == "ed" and created["current_version"] == 1
+    assert len(created["next_fire_times"]) == 3
+    assert created["next_fire_times"][0] < created["next_fire_times"][1]
+    for ref in (created["id"], "train"):
+        got = await client.get(f"/api/v1/workflows/{ref}", headers=accounts["viewer"].headers)
+        assert got.status_code == 200
+        assert got.json()["tasks"][1]["depends_on"] == ["load"]
+
+
+async def test_validation_errors_come_as_problem_json_with_paths(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    doc = workflow_doc(
+        schedule="not cron",
+        tasks=[
+            {"key": "a", "kind": "python", "code": "x = (", "depends_on": ["b"]},
+            {"key": "b", "kind": "shell", "command": "true", "depends_on": ["a"]},
+        ],
+    )
+    response = await client.post("/api/v1/workflows", json=doc, headers=accounts["editor"].headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:plait:problem:validation"
+    fields = {e["field"]: e["message"] for e in problem["errors"]}
+    assert fields["tasks[0].code"].startswith("line 1")
+    assert "cycle" in fields["tasks[0].depends_on"]
+    assert "schedule" in fields
+
+
+async def test_structural_errors_name_the_field(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    doc = workflow_doc(name="9lives", max_active_runs=0)
+    doc["tasks"][0]["retries"] = "many"
+    response = await client.post("/api/v1/workflows", json=doc, headers=accounts["editor"].headers)
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"name", "max_active_runs", "tasks[0].retries"} <= fields
+
+
+async def test_a_taken_name_is_a_conflict(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    await create(client, accounts["editor"])
+    again = await client.post(
+        "/api/v1/workflows", json=workflow_doc(), headers=accounts["admin"].headers
+    )
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:plait:problem:conflict"
+
+
+async def test_missing_workflow_is_404(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    for ref in ("nope", "123456", "99999999999999999999999"):
+        response = await client.get(f"/api/v1/workflows/{ref}", headers=accounts["viewer"].headers)
+        assert response.status_code == 404
+        assert response.json()["type"] == "urn:plait:problem:not-found"
+
+
+async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    doc = workflow_doc(description="x" * (1024 * 1024 + 1))
+    response = await client.post("/api/v1/workflows", json=doc, headers=accounts["editor"].headers)
+    assert response.status_code == 413
+    assert response.json()["type"] == "urn:plait:problem:payload-too-large"
+
+
+async def test_a_streamed_body_over_the_limit_is_413(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = await client.post(
+        "/api/v1/workflows",
+        content=chunks(),
+        headers={**accounts["editor"].headers, "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_malformed_input_never_gives_500(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    h = accounts["admin"].headers
+    await create(client, accounts["admin"])
+    attempts = [
+        client.post("/api/v1/workflows", content=b"{not json", headers=h),
+        client.post("/api/v1/workflows", content=b"\xff\xfe", headers=h),
+        client.post("/api/v1/workflows", json=[1, 2], headers=h),
+        client.post("/api/v1/workflows", json={"name": "a\x00b"}, headers=h),
+        client.post("/api/v1/workflows", json=workflow_doc(description="a\x00b"), headers=h),
+        client.get("/api/v1/workflows?q=%00", headers=h),
+        client.get("/api/v1/workflows?limit=-1", headers=h),
+        client.get("/api/v1/workflows?cursor=%%%", headers=h),
+        client.get("/api/v1/workflows?cursor=eyJzIjoibmFtZSIsInYiOjEsImkiOjF9", headers=h),
+        client.get("/api/v1/workflows/train/versions/0", headers=h),
+        client.get("/api/v1/workflows/train/versions/99999999999999999999", headers=h),
+        client.put("/api/v1/workflows/train", json=workflow_doc(), headers={**h, "If-Match": "x"}),
+        client.patch("/api/v1/workflows/train", json={"tasks": "nope"}, headers=h),
+        client.patch("/api/v1/workflows/train", json={"tasks": [{"key": 1}]}, headers=h),
+        client.get("/api/v1/users/abc", headers=h),
+        client.get("/api/v1/audit?since=yesterday", headers=h),
+        client.get("/api/v1/audit?since=2026-01-01T00:00:00", headers=h),
+    ]
+    for attempt in attempts:
+        response = await attempt
+        assert 400 <= response.status_code < 500, (response.request.url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_unknown_routes_and_methods_are_problems(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    missing = await client.get("/api/v1/nothing-here", headers=accounts["viewer"].headers)
+    wrong = await client.put("/healthz")
+    assert missing.status_code == 404 and wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/problem+json"
