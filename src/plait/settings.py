@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
+        min_length=32,
         description="Key that signs access tokens. Default: generated once and kept in "
         "<data_dir>/secret.key (mode 0600).",
     )
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, description="Request bodies over this size get 413."
     )
     load_demo: bool = Field(
-        default=True, description="Create the demo workflow when the database has no workflows."
+        default=True, description="Load the demo workflow on first start (an empty database)."
     )
     log_level: str = Field(default="INFO", description="Python logging level of the server.")
 
