@@ -114,6 +114,9 @@ async def test_malformed_input_never_gives_500(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["admin"].headers
+    json_h = {**h, "content-type": "application/json"}
+    nan_doc = b'{"name": "n", "params": {"p": {"type": "number", "default": NaN}}}'
+    nul_param = b'{"name": "n", "params": {"p": {"enum": ["a\\u0000"]}}}'
     await create(client, accounts["admin"])
     attempts = [
         client.post("/api/v1/workflows", content=b"{not json", headers=h),
@@ -121,6 +124,8 @@ async def test_malformed_input_never_gives_500(
         client.post("/api/v1/workflows", json=[1, 2], headers=h),
         client.post("/api/v1/workflows", json={"name": "a\x00b"}, headers=h),
         client.post("/api/v1/workflows", json=workflow_doc(description="a\x00b"), headers=h),
+        client.post("/api/v1/workflows", content=nan_doc, headers=json_h),
+        client.post("/api/v1/workflows", content=nul_param, headers=json_h),
         client.get("/api/v1/workflows?q=%00", headers=h),
         client.get("/api/v1/workflows?limit=-1", headers=h),
         client.get("/api/v1/workflows?cursor=%%%", headers=h),

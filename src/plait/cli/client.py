@@ -48,6 +48,7 @@ class Login:
         path = config_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT: tighten it
         with os.fdopen(fd, "w") as f:
             json.dump(asdict(self), f)
 

@@ -10,22 +10,29 @@ from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
 from plait.cli.yamlio import from_yaml, to_yaml
 
-app = typer.Typer(help="Plait: workflows of tasks, each in its own process.", no_args_is_help=True)
+app = typer.Typer(
+    help="Plait: workflows of tasks, each in its own process.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold passwords and tokens
+)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(wf_app, name="workflows")
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: long messages and paths stay on one line, whole, for grep and copy-paste.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 DataDir = Annotated[
@@ -41,9 +48,9 @@ def api_command(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
-            err.print(f"[red]error[/red]: {exc.detail}")
+            err.print(f"[red]error[/red]: {escape(exc.detail)}")
             for e in exc.errors:
-                err.print(f"  {e.get('field') or '(document)'}: {e.get('message')}")
+                err.print(escape(f"  {e.get('field') or '(document)'}: {e.get('message')}"))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -74,7 +81,7 @@ def server(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    err.print(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)")
+    err.print(escape(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)"))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -96,22 +103,32 @@ def _db_run(data_dir: Path | None, action: str, revision: str = "head") -> str |
     return asyncio.run(go())
 
 
+EMPTY = "empty (no migrations applied)"
+
+
+def _at(revision: str | None) -> str:
+    return f"database at revision {revision}" if revision else f"database {EMPTY}"
+
+
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Default: the newest.")] = "head",
+    data_dir: DataDir = None,
+) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    out.print(f"database at revision {_db_run(data_dir, 'upgrade', revision)}")
+    out.print(_at(_db_run(data_dir, "upgrade", revision)))
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str, data_dir: DataDir = None) -> None:
     """Revert migrations down to REVISION (`base` empties the database)."""
-    out.print(f"database at revision {_db_run(data_dir, 'downgrade', revision)}")
+    out.print(_at(_db_run(data_dir, "downgrade", revision)))
 
 
 @db_app.command("current")
 def db_current(data_dir: DataDir = None) -> None:
     """Show the database's revision."""
-    out.print(_db_run(data_dir, "current") or "empty (no migrations applied)")
+    out.print(_db_run(data_dir, "current") or EMPTY)
 
 
 @app.command()
@@ -129,7 +146,8 @@ def login(
     )
     client = Client(Login(url=url))
     data = client.authenticate(username, password)
-    out.print(f"logged in to {url} as {data['user']['username']} ({data['user']['role']})")
+    user = data["user"]
+    out.print(escape(f"logged in to {url} as {user['username']} ({user['role']})"))
 
 
 @app.command()
@@ -147,17 +165,15 @@ def passwd() -> None:
 
 @app.command()
 @api_command
-def apply(file: Annotated[Path, typer.Option("-f", "--file", exists=True, readable=True)]) -> None:
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, readable=True)],
+) -> None:
     """Create or update a workflow from a YAML file, by name; print what changed."""
-    try:
-        document = from_yaml(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, ValueError) as exc:
-        err.print(f"[red]error[/red]: {file} is not a workflow document: {exc}")
-        raise typer.Exit(1) from None
+    document = _read_document(file)
     client = Client()
     name = str(document.get("name", ""))
     try:
-        current = client.request("GET", f"/api/v1/workflows/{name}") if name else None
+        current = client.request("GET", _workflow_path(name)) if name else None
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -168,20 +184,40 @@ def apply(file: Annotated[Path, typer.Option("-f", "--file", exists=True, readab
         return
     old = current["current_version"]
     updated = client.request(
-        "PUT", f"/api/v1/workflows/{current['id']}", json=document, headers={"If-Match": str(old)}
+        "PUT", _workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
     )
     new = updated["current_version"]
     if new == old:
         out.print(f"workflow {updated['name']} unchanged at version {new}")
         return
-    changes = client.request("GET", f"/api/v1/workflows/{updated['id']}/versions/{old}/diff/{new}")
+    changes = client.request("GET", f"{_workflow_path(updated['id'])}/versions/{old}/diff/{new}")
     print_diff(changes)
     out.print(f"workflow {updated['name']} updated: version {old} -> {new}")
 
 
+def _read_document(file: Path) -> dict[str, Any]:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]error[/red]: cannot read {escape(str(file))}: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    try:
+        return from_yaml(data.decode("utf-8"))
+    except (yaml.YAMLError, ValueError) as exc:
+        message = f"{file} is not a workflow document: {exc}"
+        err.print(f"[red]error[/red]: {escape(message)}")
+        raise typer.Exit(1) from None
+
+
+def _workflow_path(ref: str | int) -> str:
+    """The API path of a workflow; the name is quoted so that `../x` cannot leave it."""
+    return f"/api/v1/workflows/{quote(str(ref), safe='')}"
+
+
 def print_diff(changes: dict[str, Any]) -> None:
     for field, change in changes["fields"].items():
-        out.print(f"[yellow]~[/yellow] {field}: {_short(change['from'])} -> {_short(change['to'])}")
+        values = escape(f"{field}: {_short(change['from'])} -> {_short(change['to'])}")
+        out.print(f"[yellow]~[/yellow] {values}")
     tasks = changes["tasks"]
     for key in tasks["added"]:
         out.print(f"[green]+[/green] task {key}")
@@ -203,12 +239,12 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
 ) -> None:
     """Write a workflow as YAML that `plait apply` takes back unchanged."""
-    text = to_yaml(Client().request("GET", f"/api/v1/workflows/{name}"))
+    text = to_yaml(Client().request("GET", _workflow_path(name)))
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
+        err.print(f"wrote {escape(str(output))}")
 
 
 @wf_app.command("list")
@@ -224,7 +260,10 @@ def workflows_list(
     page = Client().request(
         "GET", "/api/v1/workflows", params={k: v for k, v in params.items() if v}
     )
-    table = Table("id", "name", "tags", "schedule", "paused", "version", "owner", "next run")
+    table = Table("id")
+    table.add_column("name", overflow="fold")  # never cut a name short
+    for column in ("tags", "schedule", "paused", "version", "owner", "next run"):
+        table.add_column(column)
     for w in page["items"]:
         table.add_row(
             str(w["id"]),
@@ -233,10 +272,11 @@ def workflows_list(
             w["schedule"] or "",
             "yes" if w["paused"] else "",
             str(w["current_version"]),
-            w["owner"] or "",
+            escape(w["owner"] or ""),
             (w["next_fire_time"] or "")[:16],
         )
-    out.print(table)
+    # Piped, the table is not cut to 80 columns: every name and tag stays whole for grep.
+    (out if out.is_terminal else Console(soft_wrap=True, width=1000)).print(table)
     if page["next_cursor"]:
         out.print(f"more: plait workflows list --cursor {page['next_cursor']}")
 
@@ -245,10 +285,10 @@ def workflows_list(
 @api_command
 def workflows_show(name: str) -> None:
     """Show a workflow: its definition and state."""
-    wf = Client().request("GET", f"/api/v1/workflows/{name}")
+    wf = Client().request("GET", _workflow_path(name))
     out.print(
         f"[bold]{wf['name']}[/bold] (id {wf['id']}), version {wf['current_version']}, "
-        f"owner {wf['owner']}, {'paused' if wf['paused'] else 'active'}"
+        f"owner {escape(str(wf['owner']))}, {'paused' if wf['paused'] else 'active'}"
     )
     for when in wf["next_fire_times"]:
         out.print(f"  next run: {when}")
@@ -263,7 +303,7 @@ def workflows_delete(
     """Delete a workflow and its history."""
     if not yes:
         typer.confirm(f"Delete workflow {name} and all its versions?", abort=True)
-    Client().request("DELETE", f"/api/v1/workflows/{name}")
+    Client().request("DELETE", _workflow_path(name))
     out.print(f"deleted {name}")
 
 
@@ -271,5 +311,5 @@ def workflows_delete(
 @api_command
 def workflows_clone(name: str, new_name: str) -> None:
     """Copy a workflow's current version into a new, paused workflow that you own."""
-    wf = Client().request("POST", f"/api/v1/workflows/{name}/clone", json={"name": new_name})
+    wf = Client().request("POST", f"{_workflow_path(name)}/clone", json={"name": new_name})
     out.print(f"cloned {name} into {wf['name']} (id {wf['id']}, paused)")

@@ -8,10 +8,18 @@ every problem at once with its field path.
 from __future__ import annotations
 
 import graphlib
+import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from plait.errors import FieldError
 from plait.workflows.schedule import schedule_error, timezone_error
@@ -25,6 +33,18 @@ def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+def _is_plain_json(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, list):
+        return all(_is_plain_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_plain_json(k) and _is_plain_json(v) for k, v in value.items())
+    return True
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -44,10 +64,18 @@ class ParamSpec(BaseModel):
     type: ParamType = "string"
     default: Any = None
     enum: list[Any] | None = Field(default=None, min_length=1)
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: float | None = Field(default=None, allow_inf_nan=False)
+    maximum: float | None = Field(default=None, allow_inf_nan=False)
     description: Text = Field(default="", max_length=2000)
     required: bool = False
+
+    @field_validator("default", "enum")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        # Python's JSON reader accepts NaN and Infinity; JSON (and PostgreSQL) do not.
+        if not _is_plain_json(value):
+            raise ValueError("must be plain JSON: no NaN or Infinity, no NUL characters")
+        return value
 
 
 class TaskSpec(BaseModel):
