@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
 from plait.api.deps import Ctx, Editor, Viewer
-from plait.api.schemas import etag, parse_if_match
-from plait.api.workflows import Ref
+from plait.api.schemas import etag
+from plait.api.workflows import IfMatch, Ref, save
 from plait.auth.roles import Principal
 from plait.errors import Conflict, NotFound
 from plait.workflows import store
@@ -22,7 +22,6 @@ from plait.workflows.spec import NAME_PATTERN, TaskSpec, WorkflowSpec
 
 router = APIRouter(prefix="/api/v1/workflows/{ref}/tasks", tags=["tasks"])
 Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
-IfMatch = Annotated[str | None, Header(max_length=100)]
 Tasks = list[dict[str, Any]]
 
 
@@ -39,16 +38,21 @@ def _find(tasks: Tasks, key: str) -> int:
 
 
 async def _edit(
-    ctx: Ctx, who: Principal, ref: str, if_match: str | None, change: Callable[[Tasks], None]
-) -> int:
-    """Apply `change` to a copy of the task list and save it; returns the new version."""
-    async with ctx.db.write() as session:
-        wf = await store.get_for_edit(session, ref, who)
-        tasks = [dict(t) for t in wf.spec["tasks"]]
+    ctx: Ctx,
+    who: Principal,
+    ref: str,
+    if_match: str | None,
+    response: Response,
+    change: Callable[[Tasks], None],
+) -> None:
+    """Apply `change` to a copy of the task list and save the workflow with it."""
+
+    def changed(current: dict[str, Any]) -> WorkflowSpec:
+        tasks = [dict(t) for t in current["tasks"]]
         change(tasks)
-        spec = WorkflowSpec.model_validate({**wf.spec, "tasks": tasks})
-        await store.update(session, who, wf, spec, if_match=parse_if_match(if_match))
-        return wf.current_version
+        return WorkflowSpec.model_validate({**current, "tasks": tasks})
+
+    await save(ctx, who, ref, if_match, response, changed)
 
 
 @router.get("", response_model=TaskList)
@@ -75,7 +79,7 @@ async def add_task(
             raise Conflict(f"task {body.key!r} exists already; PUT it to replace it")
         tasks.append(body.model_dump(exclude_none=True))
 
-    response.headers.update(etag(await _edit(ctx, who, ref, if_match, change)))
+    await _edit(ctx, who, ref, if_match, response, change)
     return body
 
 
@@ -92,7 +96,7 @@ async def replace_task(
     def change(tasks: Tasks) -> None:
         tasks[_find(tasks, key)] = body.model_dump(exclude_none=True)
 
-    response.headers.update(etag(await _edit(ctx, who, ref, if_match, change)))
+    await _edit(ctx, who, ref, if_match, response, change)
     return body
 
 
@@ -103,4 +107,4 @@ async def delete_task(
     def change(tasks: Tasks) -> None:
         del tasks[_find(tasks, key)]
 
-    response.headers.update(etag(await _edit(ctx, who, ref, if_match, change)))
+    await _edit(ctx, who, ref, if_match, response, change)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,8 +11,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plait.api.deps import Ctx, Editor, Viewer
+from plait.api.deps import Context, Ctx, Editor, Viewer
 from plait.api.schemas import Page, etag, parse_if_match
+from plait.auth.roles import Principal
 from plait.db import pagination
 from plait.db.models import User, Workflow, WorkflowTag
 from plait.errors import FieldError, InvalidInput
@@ -204,6 +206,28 @@ async def get_workflow(ref: Ref, who: Viewer, ctx: Ctx, response: Response) -> A
     return out
 
 
+IfMatch = Annotated[str | None, Header(max_length=100)]
+
+
+async def save(
+    ctx: Context,
+    who: Principal,
+    ref: str,
+    if_match: str | None,
+    response: Response,
+    new_spec: Callable[[dict[str, Any]], WorkflowSpec],
+    paused: bool | None = None,
+) -> WorkflowOut:
+    """Save the definition `new_spec` makes from the current one; set ETag to the version."""
+    async with ctx.db.write() as session:
+        wf = await store.get_for_edit(session, ref, who)
+        spec = new_spec(wf.spec)
+        await store.update(session, who, wf, spec, if_match=parse_if_match(if_match), paused=paused)
+        out = await workflow_out(session, wf)
+    response.headers.update(etag(out.current_version))
+    return out
+
+
 @router.put("/{ref}", response_model=WorkflowOut)
 async def replace_workflow(
     ref: Ref,
@@ -211,17 +235,10 @@ async def replace_workflow(
     who: Editor,
     ctx: Ctx,
     response: Response,
-    if_match: Annotated[str | None, Header(max_length=100)] = None,
+    if_match: IfMatch = None,
 ) -> Any:
     spec = WorkflowSpec.model_validate(body.model_dump(exclude={"paused"}))
-    async with ctx.db.write() as session:
-        wf = await store.get_for_edit(session, ref, who)
-        await store.update(
-            session, who, wf, spec, if_match=parse_if_match(if_match), paused=body.paused
-        )
-        out = await workflow_out(session, wf)
-    response.headers.update(etag(out.current_version))
-    return out
+    return await save(ctx, who, ref, if_match, response, lambda _: spec, body.paused)
 
 
 @router.patch("/{ref}", response_model=WorkflowOut)
@@ -231,17 +248,15 @@ async def patch_workflow(
     who: Editor,
     ctx: Ctx,
     response: Response,
-    if_match: Annotated[str | None, Header(max_length=100)] = None,
+    if_match: IfMatch = None,
 ) -> Any:
     changes = body.model_dump(exclude_unset=True)
     paused = changes.pop("paused", None)
-    async with ctx.db.write() as session:
-        wf = await store.get_for_edit(session, ref, who)
-        spec = WorkflowSpec.model_validate({**wf.spec, **changes})
-        await store.update(session, who, wf, spec, if_match=parse_if_match(if_match), paused=paused)
-        out = await workflow_out(session, wf)
-    response.headers.update(etag(out.current_version))
-    return out
+
+    def patched(current: dict[str, Any]) -> WorkflowSpec:
+        return WorkflowSpec.model_validate({**current, **changes})
+
+    return await save(ctx, who, ref, if_match, response, patched, paused)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
