@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _pg_admin(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await conn.execute(sql)
@@ -55,20 +56,29 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+@contextmanager
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the real server, dropped afterwards."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """One PostgreSQL database for the session, migrated once; tests truncate it."""
-    name = f"plait_test_{os.getpid()}_{secrets.token_hex(3)}"
 
-    async def setup() -> None:
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        db = Database(pg_url(name))
+    async def setup(url: str) -> None:
+        db = Database(url)
         await migrate.upgrade(db)
         await db.dispose()
 
-    asyncio.run(setup())
-    yield pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with new_pg_database("plait_test") as url:
+        asyncio.run(setup(url))
+        yield url
 
 
 async def _truncate(url: str) -> None:

@@ -51,6 +51,7 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=100)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[\w.:/-]+$", min_length=1, max_length=64)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 TaskKind = Literal["python", "shell", "callable"]
 BODY_FIELD: dict[str, str] = {"python": "code", "shell": "command", "callable": "callable"}
@@ -64,8 +65,8 @@ class ParamSpec(BaseModel):
     type: ParamType = "string"
     default: Any = None
     enum: list[Any] | None = Field(default=None, min_length=1)
-    minimum: float | None = Field(default=None, allow_inf_nan=False)
-    maximum: float | None = Field(default=None, allow_inf_nan=False)
+    minimum: int | Finite | None = None  # int first, so integer bounds stay integers
+    maximum: int | Finite | None = None
     description: Text = Field(default="", max_length=2000)
     required: bool = False
 
