@@ -47,6 +47,24 @@ def next_fire_times(
     """The next `count` fire times after `after` (default now), in UTC."""
     if not expr or expr == ONCE:
         return []
-    start = (after or datetime.now(UTC)).astimezone(ZoneInfo(tz))
-    it = croniter(PRESETS.get(expr, expr), start)
+    if after is not None:
+        return _compute(expr, tz, after, count)
+    now = datetime.now(UTC)
+    key = (expr, tz, count)
+    cached = _upcoming.get(key)
+    # Until the first of them has passed, the upcoming fire times are what they were.
+    if cached is None or cached[0] <= now:
+        if len(_upcoming) >= _UPCOMING_MAX:
+            _upcoming.clear()
+        cached = _upcoming[key] = _compute(expr, tz, now, count)
+    return list(cached)
+
+
+# Listing pages compute this for every row; schedules repeat, and parsing cron is the cost.
+_upcoming: dict[tuple[str, str, int], list[datetime]] = {}
+_UPCOMING_MAX = 4096
+
+
+def _compute(expr: str, tz: str, after: datetime, count: int) -> list[datetime]:
+    it = croniter(PRESETS.get(expr, expr), after.astimezone(ZoneInfo(tz)))
     return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]
