@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,3 +134,20 @@ def test_presets_and_once() -> None:
     after = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
     assert next_fire_times("@hourly", "UTC", after=after)[0] == datetime(2026, 1, 1, 1, tzinfo=UTC)
     assert next_fire_times("@once", "UTC", after=after) == []
+
+
+def test_upcoming_fire_times_are_always_in_the_future(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.workflows import schedule
+
+    first = next_fire_times("* * * * *", "UTC")
+    assert first == next_fire_times("* * * * *", "UTC")  # served again while still upcoming
+    later = first[0] + timedelta(seconds=1)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return later
+
+    monkeypatch.setattr(schedule, "datetime", Clock)
+    moved = next_fire_times("* * * * *", "UTC")
+    assert moved[0] > later and moved[0] == first[1]
