@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from plait.auth import identity
 from plait.auth.roles import Principal, Role, require_role
@@ -30,14 +31,23 @@ def get_context(request: Request) -> Context:
 Ctx = Annotated[Context, Depends(get_context)]
 
 
-async def authenticate(request: Request, ctx: Ctx) -> Principal:
+# Declared for the OpenAPI document, so /docs can log in (password) or take a token (bearer);
+# both read the same Authorization header, which `authenticate` checks itself.
+_password_flow = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+_bearer = HTTPBearer(auto_error=False, description="An access token or an API token.")
+
+
+async def authenticate(
+    ctx: Ctx,
+    _flow: Annotated[str | None, Depends(_password_flow)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
     """The caller, from `Authorization: Bearer <access token | API token>`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = credentials.credentials.strip() if credentials else ""
+    if not token:
         raise NotAuthenticated("send Authorization: Bearer <token>; get one from POST /auth/login")
     async with ctx.db.read() as session:
-        who, touch = await identity.from_bearer(session, token.strip(), ctx.signing_key)
+        who, touch = await identity.from_bearer(session, token, ctx.signing_key)
     if touch and who.api_token_id is not None:
         async with ctx.db.write() as session:
             await identity.touch_api_token(session, who.api_token_id)
