@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -20,10 +19,6 @@ class Page(BaseModel, Generic[T]):
     total: int | None = Field(default=None, description="Row count; given with `offset` only.")
 
 
-class Deleted(BaseModel):
-    deleted: bool = True
-
-
 def parse_if_match(header: str | None) -> int | None:
     """The version an `If-Match` header names: 3, "3" or W/"3"; `*` or absent means any."""
     if header is None or header.strip() == "*":
@@ -36,12 +31,3 @@ def parse_if_match(header: str | None) -> int | None:
 
 def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
-
-
-class Timestamps(BaseModel):
-    created_at: datetime
-    updated_at: datetime
-
-
-def drop_none(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None}

@@ -34,8 +34,3 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             "changed": changed,
         },
     }
-
-
-def is_empty(d: dict[str, Any]) -> bool:
-    tasks = d["tasks"]
-    return not (d["fields"] or tasks["added"] or tasks["removed"] or tasks["changed"])
