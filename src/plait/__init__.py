@@ -1,4 +1,10 @@
-"""Plait: an MLOps workflow platform."""
+"""Plait: an MLOps workflow platform.
+
+Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
+`plait.set_output()`, `plait.log_metric()` and `plait.log_artifact()`.
+"""
+
+from plait.sdk import inputs, log_artifact, log_metric, params, set_output
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "inputs", "log_artifact", "log_metric", "params", "set_output"]

@@ -46,6 +46,34 @@ class Settings(BaseSettings):
         default=True, description="Load the demo workflow on first start (an empty database)."
     )
     log_level: str = Field(default="INFO", description="Python logging level of the server.")
+    executor: str = Field(default="local", description="Where tasks run: `local` (processes).")
+    scheduler: bool = Field(
+        default=True, description="Run the scheduler in this server process (cron, run engine)."
+    )
+    max_parallel_tasks: int = Field(
+        default=16, ge=1, description="Task attempts this scheduler runs at once, over all runs."
+    )
+    preload: str = Field(
+        default="",
+        description="Comma-separated modules the fork server imports once (e.g. numpy,sklearn), "
+        "so Python tasks that use them start warm.",
+    )
+    tick_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler checks cron, retries and zombies."
+    )
+    heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="How often running attempts report in."
+    )
+    zombie_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running attempt silent this long is lost: retried or failed.",
+    )
+    kill_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="After SIGTERM (cancel, timeout), SIGKILL follows this late.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

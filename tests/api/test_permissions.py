@@ -60,6 +60,17 @@ RULES = {
     ("GET", f"{WF}/tasks/{{key}}"): "viewer",
     ("PUT", f"{WF}/tasks/{{key}}"): "owner",
     ("DELETE", f"{WF}/tasks/{{key}}"): "owner",
+    ("POST", f"{WF}/runs"): "editor",
+    ("GET", "/api/v1/runs"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}"): "viewer",
+    ("POST", "/api/v1/runs/{run_id}/cancel"): "editor",
+    ("POST", "/api/v1/runs/{run_id}/retry"): "editor",
+    ("POST", "/api/v1/runs/{run_id}/rerun"): "editor",
+    ("GET", "/api/v1/runs/{run_id}/tasks/{key}/logs"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/tasks/{key}/logs/stream"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/metrics"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/artifacts"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -79,6 +90,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/users"): {"username": "someone", "password": "long-enough-1"},
     ("PATCH", "/api/v1/users/{user_id}"): {"email": "a@b.cd"},
     ("POST", "/api/v1/tokens"): {"name": "t"},
+    ("POST", f"{WF}/runs"): {"params": {"lr": 0.5}},
 }
 
 
@@ -118,7 +130,10 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
         "/api/v1/tokens", json={"name": "x"}, headers=accounts["viewer"].headers
     )
     spare = await make_user(app, "spare", "viewer")  # the one the user routes change and delete
-    return {"user_id": spare.id, "token_id": token.json()["id"]}
+    run = await client.post("/api/v1/workflows/train/runs", json={},
+                            headers=accounts["editor"].headers)  # fmt: skip
+    return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
+            "artifact_id": 1}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

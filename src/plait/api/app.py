@@ -11,7 +11,18 @@ from fastapi import FastAPI
 
 from plait import __version__, audit
 from plait.api import audit as audit_api
-from plait.api import auth, health, problems, tasks, tokens, users, versions, workflows
+from plait.api import (
+    auth,
+    health,
+    problems,
+    results,
+    runs,
+    tasks,
+    tokens,
+    users,
+    versions,
+    workflows,
+)
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext
 from plait.auth.bootstrap import ensure_admin
@@ -20,12 +31,14 @@ from plait.db import migrate
 from plait.db.engine import Database
 from plait.db.models import User
 from plait.demo import demo_spec
+from plait.executors import load_executor
+from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.workflows import store
 
 log = logging.getLogger("plait.server")
 
-ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks)
+ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks, runs, results)
 
 
 async def first_start(db: Database, settings: Settings) -> None:
@@ -58,13 +71,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url())
+        scheduler = None
         try:
             await migrate.upgrade(db)
             await first_start(db, settings)
-            app.state.plait = Context(settings, db, settings.signing_key())
+            if settings.scheduler:
+                executor = load_executor(settings.executor, settings)
+                scheduler = Scheduler(db, settings, executor)
+                await scheduler.start()
+            app.state.plait = Context(settings, db, settings.signing_key(), scheduler)
             log.info("plait %s ready on %s", __version__, db.dialect)
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await db.dispose()
 
     app = FastAPI(

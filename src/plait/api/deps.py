@@ -13,6 +13,7 @@ from plait.auth import identity
 from plait.auth.roles import Principal, Role, require_role
 from plait.db.engine import Database
 from plait.errors import NotAuthenticated
+from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 
 
@@ -21,6 +22,12 @@ class Context:
     settings: Settings
     db: Database
     signing_key: str
+    scheduler: Scheduler | None = None
+
+    def wake(self, run_id: int) -> None:
+        """Tell this process's scheduler a run changed (others find out on their tick)."""
+        if self.scheduler is not None:
+            self.scheduler.wake(run_id)
 
 
 def get_context(request: Request) -> Context:

@@ -97,6 +97,7 @@ class Workflow(Base):
     )
     current_version: Mapped[int] = mapped_column(default=1)
     spec: Mapped[dict[str, Any]]
+    next_fire_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -125,3 +126,83 @@ class WorkflowVersion(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     message: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[dict[str, Any] | None]
+
+
+class Run(Base):
+    """One execution of one workflow version."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "idempotency_key"),
+        UniqueConstraint("workflow_id", "scheduled_for"),
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_workflow_status", "workflow_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    workflow_version: Mapped[int]
+    params: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    triggered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime | None]
+    rerun_of: Mapped[int | None]
+    cancel_requested_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class TaskAttempt(Base):
+    """One try of one task in one run. A retry is a new row with the next `attempt` number."""
+
+    __tablename__ = "task_attempts"
+    __table_args__ = (UniqueConstraint("run_id", "task_key", "attempt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    task_key: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    timeout_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None]
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_key", "run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_key: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int]
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float]
+    step: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    task_key: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int]
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,12 +11,14 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from plait.errors import FieldError, InvalidInput
+
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def after(key: SortKey, value: Any, row_id: int) -> ColumnElement[bool]:
     return or_(key.column > value, and_(key.column == value, key.id_column > row_id))
 
 
-def order(query: Select[Any], key: SortKey) -> Select[Any]:
+def order(query: SelectT, key: SortKey) -> SelectT:
     if key.descending:
         return query.order_by(key.column.desc(), key.id_column.desc())
     return query.order_by(key.column.asc(), key.id_column.asc())

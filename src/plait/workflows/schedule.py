@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -68,3 +68,36 @@ _UPCOMING_MAX = 4096
 def _compute(expr: str, tz: str, after: datetime, count: int) -> list[datetime]:
     it = croniter(PRESETS.get(expr, expr), after.astimezone(ZoneInfo(tz)))
     return [it.get_next(datetime).astimezone(UTC) for _ in range(count)]
+
+
+def first_fire_after(expr: str | None, tz: str, after: datetime) -> datetime | None:
+    """When a schedule next fires after `after` (for @once: at `after` itself)."""
+    if not expr:
+        return None
+    if expr == ONCE:
+        return after
+    return _compute(expr, tz, after, 1)[0]
+
+
+def due_fire_times(
+    expr: str, tz: str, since: datetime, now: datetime, catchup: bool, limit: int = 100
+) -> list[datetime]:
+    """Fire times in [since, now] owed a run: all of them (oldest first, at most `limit`)
+    with catch-up, otherwise only the latest."""
+    if expr == ONCE:
+        return [since] if since <= now else []
+    zone, cron = ZoneInfo(tz), PRESETS.get(expr, expr)
+    if not catchup:
+        back = croniter(cron, (now + timedelta(seconds=1)).astimezone(zone))
+        latest = back.get_prev(datetime).astimezone(UTC)
+        if latest > now:
+            latest = back.get_prev(datetime).astimezone(UTC)
+        return [latest] if latest >= since else []
+    it = croniter(cron, (since - timedelta(seconds=1)).astimezone(zone))
+    due: list[datetime] = []
+    while len(due) < limit:
+        fire = it.get_next(datetime).astimezone(UTC)
+        if fire > now:
+            break
+        due.append(fire)
+    return due

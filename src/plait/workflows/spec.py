@@ -110,6 +110,10 @@ class WorkflowSpec(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     schedule: Text | None = Field(default=None, max_length=100)
     timezone: Text = Field(default="UTC", max_length=64)
+    catchup: bool = Field(
+        default=False,
+        description="Run every fire time missed while paused or down, not only the latest.",
+    )
     params: dict[Name, ParamSpec] = Field(default_factory=dict)
     max_active_runs: int = Field(default=1, ge=1, le=1000)
     tasks: list[TaskSpec] = Field(default_factory=list, max_length=10_000)

@@ -17,6 +17,7 @@ from plait import audit
 from plait.auth.roles import Principal, require_owner_or_admin
 from plait.db.models import Workflow, WorkflowTag, WorkflowVersion
 from plait.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from plait.workflows.schedule import first_fire_after
 from plait.workflows.spec import WorkflowSpec, problems
 from plait.workflows.versions import content_hash, diff
 
@@ -115,6 +116,8 @@ async def update(
         _add_version(session, wf, definition, who, message or "updated", None)
     if paused is not None and paused != wf.paused:
         wf.paused = paused
+        if not paused and not wf.spec.get("catchup"):
+            reschedule(wf, wf.schedule, wf.timezone)  # missed fire times are not owed
         changes["fields"]["paused"] = {"from": not paused, "to": paused}
     if changed or paused is not None:
         wf.updated_at = datetime.now(UTC)
@@ -155,12 +158,19 @@ async def restore(session: AsyncSession, who: Principal, wf: Workflow, number: i
 
 
 def _apply(wf: Workflow, definition: dict[str, Any]) -> None:
+    if (definition.get("schedule"), definition["timezone"]) != (wf.schedule, wf.timezone):
+        reschedule(wf, definition.get("schedule"), definition["timezone"])
     wf.spec = definition
     wf.name = definition["name"]
     wf.description = definition["description"]
     wf.tags = definition["tags"]
     wf.schedule = definition.get("schedule")
     wf.timezone = definition["timezone"]
+
+
+def reschedule(wf: Workflow, schedule: str | None, timezone: str) -> None:
+    """Point the workflow's next cron run at the schedule's next fire time from now."""
+    wf.next_fire_at = first_fire_after(schedule, timezone, datetime.now(UTC))
 
 
 def _add_version(

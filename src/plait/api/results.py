@@ -1,0 +1,187 @@
+"""What runs leave behind: task logs (read or streamed live), metrics and artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plait.api.deps import Context, Ctx, Viewer
+from plait.db.models import Artifact, Metric, TaskAttempt
+from plait.errors import NotFound
+from plait.executors.layout import log_path
+from plait.orchestration import runs
+from plait.orchestration.states import ATTEMPT_FINISHED
+from plait.workflows.spec import NAME_PATTERN
+
+router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
+RunId = Annotated[int, Path(ge=1, le=2**62)]
+Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
+AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest.")]
+Offset = Annotated[int, Query(ge=0, le=2**50, description="Byte offset to read from.")]
+CHUNK = 256 * 1024
+POLL_SECONDS = 0.1
+
+
+class LogChunk(BaseModel):
+    attempt: int
+    offset: int
+    next_offset: int
+    content: str
+    complete: bool
+
+
+class MetricOut(BaseModel):
+    task_key: str
+    attempt: int
+    key: str
+    value: float
+    step: int | None
+    created_at: datetime
+
+
+class ArtifactOut(BaseModel):
+    id: int
+    task_key: str
+    attempt: int
+    name: str
+    size: int
+    created_at: datetime
+
+
+async def _attempt(session: AsyncSession, run_id: int, key: str, number: int | None) -> TaskAttempt:
+    await runs.get_run(session, run_id)
+    query = select(TaskAttempt).where(TaskAttempt.run_id == run_id, TaskAttempt.task_key == key)
+    query = query.where(TaskAttempt.attempt == number) if number else query
+    attempt = (await session.execute(query.order_by(TaskAttempt.attempt.desc()).limit(1))).scalar()
+    if attempt is None:
+        raise NotFound(
+            f"run {run_id} has no task {key!r}" + (f" attempt {number}" if number else "")
+        )
+    return attempt
+
+
+def _read(path: FilePath, offset: int, size: int = CHUNK) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+    except FileNotFoundError:
+        return b""
+
+
+def _text(data: bytes) -> tuple[str, int]:
+    """Decode whole UTF-8 characters only, so a chunk never ends inside one."""
+    for cut in range(len(data), max(len(data) - 4, 0) - 1, -1):
+        try:
+            return data[:cut].decode("utf-8"), cut
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", "replace"), len(data)
+
+
+@router.get("/tasks/{key}/logs", response_model=LogChunk)
+async def read_log(
+    run_id: RunId, key: Key, who: Viewer, ctx: Ctx, attempt: AttemptNo = None, offset: Offset = 0
+) -> Any:
+    """Up to 256 KiB of an attempt's output from `offset`; `complete` once the attempt has
+    ended and nothing is left to read."""
+    async with ctx.db.read() as session:
+        row = await _attempt(session, run_id, key, attempt)
+    path = log_path(ctx.settings.data_dir, run_id, key, row.attempt)
+    content, used = _text(await asyncio.to_thread(_read, path, offset))
+    finished = row.status in ATTEMPT_FINISHED
+    done = finished and not await asyncio.to_thread(_read, path, offset + used, 1)
+    return LogChunk(attempt=row.attempt, offset=offset, next_offset=offset + used,
+                    content=content, complete=done)  # fmt: skip
+
+
+@router.get("/tasks/{key}/logs/stream")
+async def stream_log(
+    run_id: RunId, key: Key, who: Viewer, ctx: Ctx, attempt: AttemptNo = None, offset: Offset = 0
+) -> StreamingResponse:
+    """Server-sent events: `log` events ({"offset", "text"}) as the attempt writes, then one
+    `end` event ({"status"}) when it has ended and everything was sent."""
+    async with ctx.db.read() as session:
+        row = await _attempt(session, run_id, key, attempt)
+    path = log_path(ctx.settings.data_dir, run_id, key, row.attempt)
+    return StreamingResponse(
+        _follow(ctx, row.id, path, offset),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _follow(ctx: Context, attempt_id: int, path: FilePath, offset: int) -> AsyncIterator[str]:
+    while True:
+        async with ctx.db.read() as session:
+            status = await session.scalar(
+                select(TaskAttempt.status).where(TaskAttempt.id == attempt_id)
+            )
+        data = await asyncio.to_thread(_read, path, offset)
+        if data:
+            text, used = _text(data)
+            yield f"event: log\ndata: {json.dumps({'offset': offset, 'text': text})}\n\n"
+            offset += used
+            continue
+        if status is None or status in ATTEMPT_FINISHED:
+            yield f"event: end\ndata: {json.dumps({'status': status, 'offset': offset})}\n\n"
+            return
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.get("/metrics", response_model=list[MetricOut])
+async def list_metrics(
+    run_id: RunId,
+    who: Viewer,
+    ctx: Ctx,
+    key: Annotated[str | None, Query(max_length=200)] = None,
+) -> Any:
+    """Every metric the run's tasks logged, by key then step."""
+    query = select(Metric).where(Metric.run_id == run_id)
+    if key is not None:
+        query = query.where(Metric.key == key)
+    async with ctx.db.read() as session:
+        await runs.get_run(session, run_id)
+        rows = await session.execute(query.order_by(Metric.key, Metric.step, Metric.id))
+        return list(rows.scalars())
+
+
+@router.get("/artifacts", response_model=list[ArtifactOut])
+async def list_artifacts(run_id: RunId, who: Viewer, ctx: Ctx) -> Any:
+    async with ctx.db.read() as session:
+        await runs.get_run(session, run_id)
+        rows = await session.execute(
+            select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)
+        )
+        return list(rows.scalars())
+
+
+@router.get("/artifacts/{artifact_id}")
+async def download_artifact(
+    run_id: RunId, artifact_id: Annotated[int, Path(ge=1, le=2**62)], who: Viewer, ctx: Ctx
+) -> FileResponse:
+    async with ctx.db.read() as session:
+        artifact = await session.get(Artifact, artifact_id)
+    if artifact is None or artifact.run_id != run_id:
+        raise NotFound(f"run {run_id} has no artifact {artifact_id}")
+    path = await asyncio.to_thread(_stored_file, ctx.settings.data_dir, artifact.path)
+    if path is None:
+        raise NotFound(f"artifact {artifact_id} is no longer on disk")
+    return FileResponse(path, filename=artifact.name)
+
+
+def _stored_file(data_dir: FilePath, stored: str) -> FilePath | None:
+    """The artifact's file, if it is one and lies inside the artifacts folder."""
+    path = FilePath(stored).resolve()
+    inside = path.is_relative_to((data_dir / "artifacts").resolve())
+    return path if inside and path.is_file() else None

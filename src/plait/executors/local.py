@@ -1,0 +1,238 @@
+"""The local executor: every attempt in its own process, forked from a warm fork server.
+
+Output goes straight from the task to its log file (the server never holds it in memory);
+SDK events go to an events file that this executor reads as the task runs (each heartbeat)
+and when it ends, so they survive a server crash on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from plait.executors.base import Dispatch, Emit, Event
+from plait.executors.layout import artifacts_dir, attempt_dir
+from plait.settings import Settings
+
+log = logging.getLogger("plait.executor")
+
+
+def task_environment() -> dict[str, str]:
+    """The server's environment without Plait's own settings: no secret reaches a task."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
+
+
+@dataclass
+class _Proc:
+    job: Dispatch
+    dir: Path
+    pid: int | None = None
+    offset: int = 0
+    reason: str | None = None
+    error: str | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+
+class LocalExecutor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._procs: dict[int, _Proc] = {}
+        self._emit: Emit = lambda _event: None
+        self._zygote: asyncio.subprocess.Process | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self, emit: Emit) -> None:
+        self._emit = emit
+        await self._start_zygote()
+        self._background.append(asyncio.create_task(self._heartbeats()))
+
+    async def _start_zygote(self) -> None:
+        env = {**task_environment(), "PLAIT_PRELOAD": self.settings.preload}
+        self._zygote = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "plait.runner.forkserver",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            limit=1024 * 1024,
+        )  # fmt: skip
+        self._background.append(asyncio.create_task(self._read(self._zygote)))
+
+    def active(self) -> set[int]:
+        return set(self._procs)
+
+    async def submit(self, job: Dispatch) -> None:
+        if job.attempt_id in self._procs:
+            return
+        proc = _Proc(
+            job, attempt_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
+        )
+        self._procs[job.attempt_id] = proc
+        request = self._prepare(proc)
+        assert self._zygote is not None and self._zygote.stdin is not None
+        self._zygote.stdin.write(json.dumps(request).encode() + b"\n")
+        await self._zygote.stdin.drain()
+        if job.timeout:
+            loop = asyncio.get_running_loop()
+            proc.timers.append(loop.call_later(job.timeout, self._expire, job.attempt_id))
+
+    def _prepare(self, proc: _Proc) -> dict[str, Any]:
+        job, folder = proc.job, proc.dir
+        (folder / "work").mkdir(parents=True, exist_ok=True)
+        context = {"params": job.params, "inputs": job.inputs, "run_id": job.run_id,
+                   "task_key": job.task_key, "attempt": job.attempt}  # fmt: skip
+        (folder / "context.json").write_text(json.dumps(context))
+        (folder / "events.jsonl").touch()
+        artifacts = artifacts_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
+        env = {
+            **task_environment(),
+            **job.env,
+            "PLAIT_RUN_ID": str(job.run_id),
+            "PLAIT_WORKFLOW": job.workflow,
+            "PLAIT_TASK_KEY": job.task_key,
+            "PLAIT_ATTEMPT": str(job.attempt),
+            "PLAIT_ATTEMPT_ID": str(job.attempt_id),
+            "PLAIT_PARAMS": json.dumps(job.params),
+            "PLAIT_CONTEXT": str(folder / "context.json"),
+            "PLAIT_EVENTS": str(folder / "events.jsonl"),
+            "PLAIT_ARTIFACTS_DIR": str(artifacts),
+        }
+        return {"op": "spawn", "attempt_id": job.attempt_id, "kind": job.kind, "body": job.body,
+                "cwd": str(folder / "work"), "log": str(folder / "output.log"), "env": env,
+                "key": job.task_key}  # fmt: skip
+
+    async def terminate(self, attempt_id: int, reason: str) -> None:
+        proc = self._procs.get(attempt_id)
+        if proc is None or proc.reason is not None:
+            return
+        proc.reason = reason
+        if proc.pid is not None:
+            self._signal(proc, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        grace = self.settings.kill_grace_seconds
+        proc.timers.append(loop.call_later(grace, self._signal, proc, signal.SIGKILL))
+
+    def _expire(self, attempt_id: int) -> None:
+        self._background.append(asyncio.ensure_future(self.terminate(attempt_id, "timeout")))
+
+    @staticmethod
+    def _signal(proc: _Proc, sig: int) -> None:
+        if proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+
+    async def _read(self, zygote: asyncio.subprocess.Process) -> None:
+        assert zygote.stdout is not None
+        while line := await zygote.stdout.readline():
+            message = json.loads(line)
+            proc = self._procs.get(message.get("attempt_id", -1))
+            if message["op"] == "warning":
+                log.warning("fork server: %s", message["message"])
+            elif proc is not None and message["op"] == "started":
+                self._started(proc, message["pid"])
+            elif proc is not None and message["op"] == "exited":
+                self._finished(proc, message["exit_code"])
+            elif proc is not None and message["op"] == "error":
+                proc.reason, proc.error = "lost", message["message"]
+                self._finished(proc, -1)
+        if not self._stopping:
+            await self._zygote_died()
+
+    async def _zygote_died(self) -> None:
+        log.error("the fork server exited; its running attempts are lost; restarting it")
+        for proc in list(self._procs.values()):
+            proc.reason, proc.error = "lost", "the fork server exited"
+            self._signal(proc, signal.SIGKILL)
+            self._finished(proc, -1)
+        await self._start_zygote()
+
+    def _started(self, proc: _Proc, pid: int) -> None:
+        proc.pid = pid
+        self._emit({"type": "started", "attempt_id": proc.job.attempt_id, "pid": pid,
+                    "worker": self.worker})  # fmt: skip
+        if proc.reason is not None:  # terminated before it had a pid
+            self._signal(proc, signal.SIGTERM)
+
+    def _finished(self, proc: _Proc, exit_code: int) -> None:
+        attempt_id = proc.job.attempt_id
+        self._procs.pop(attempt_id, None)
+        for timer in proc.timers:
+            timer.cancel()
+        self._signal(proc, signal.SIGKILL)  # whatever the task left running in its group
+        error = proc.error
+        for event in self._drain(proc):
+            if event.get("type") == "error":
+                error = str(event.get("message"))
+            self._emit(event)
+        if exit_code != 0 and (error is None or proc.reason in ("timeout", "cancelled")):
+            error = _describe_exit(exit_code, proc)
+        self._emit({"type": "exited", "attempt_id": attempt_id, "exit_code": exit_code,
+                    "reason": proc.reason, "error": error})  # fmt: skip
+
+    def _drain(self, proc: _Proc) -> list[Event]:
+        """New complete lines of the attempt's events file, as events."""
+        try:
+            with open(proc.dir / "events.jsonl", "rb") as f:
+                f.seek(proc.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        proc.offset += end
+        events = []
+        for line in data[:end].splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    events.append({**event, "attempt_id": proc.job.attempt_id})
+        return events
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            for proc in list(self._procs.values()):
+                if proc.pid is None:
+                    continue
+                for event in self._drain(proc):
+                    self._emit(event)
+                self._emit({"type": "heartbeat", "attempt_id": proc.job.attempt_id})
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for proc in list(self._procs.values()):
+            self._signal(proc, signal.SIGKILL)
+        for task in self._background:
+            task.cancel()
+        if self._zygote is not None and self._zygote.stdin is not None:
+            self._zygote.stdin.close()
+            with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._zygote.wait(), timeout=5)
+
+
+def _describe_exit(exit_code: int, proc: _Proc) -> str:
+    if proc.reason == "timeout":
+        return f"timed out after {proc.job.timeout:g} s"
+    if proc.reason == "cancelled":
+        return "cancelled"
+    if exit_code < 0:
+        return f"killed by {signal.Signals(-exit_code).name}"
+    last = _last_line(proc.dir / "output.log")
+    return f"exit code {exit_code}" + (f": {last}" if last else "")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:1000] if lines else ""

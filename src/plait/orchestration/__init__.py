@@ -1,0 +1,1 @@
+"""Runs: their state machine, creation, the scheduler that advances them, and cron."""

@@ -1,0 +1,32 @@
+"""Run parameters: what a caller gives, checked against the workflow's schema, with defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.errors import FieldError, InvalidInput
+from plait.workflows.spec import ParamSpec, value_problems
+
+
+def resolve_params(schema: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The run's params: `given` merged over the defaults, or InvalidInput naming each field."""
+    specs = {name: ParamSpec.model_validate(raw) for name, raw in schema.items()}
+    errors = [
+        FieldError(
+            ("params", key), f"unknown parameter; this workflow takes {sorted(specs)}", "unknown"
+        )
+        for key in given
+        if key not in specs
+    ]
+    resolved: dict[str, Any] = {}
+    for name, spec in specs.items():
+        if name in given:
+            errors += value_problems(("params", name), spec, given[name])
+            resolved[name] = given[name]
+        elif spec.default is not None:
+            resolved[name] = spec.default
+        elif spec.required:
+            errors.append(FieldError(("params", name), "required parameter missing", "missing"))
+    if errors:
+        raise InvalidInput(errors)
+    return resolved

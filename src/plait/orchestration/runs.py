@@ -1,0 +1,138 @@
+"""Starting, retrying, re-running and cancelling runs. The scheduler does the rest.
+
+Functions add and flush; the caller owns the transaction and wakes the scheduler after it.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plait import audit
+from plait.auth.roles import Principal
+from plait.db.models import Run, TaskAttempt, Workflow, WorkflowVersion
+from plait.errors import Conflict, NotFound
+from plait.orchestration.params import resolve_params
+from plait.orchestration.states import (
+    RUN_FINISHED,
+    AttemptStatus,
+    RunStatus,
+    transition,
+)
+
+TRIGGERS = ("manual", "api", "schedule", "webhook", "upstream")
+RETRYABLE = frozenset(
+    {AttemptStatus.failed, AttemptStatus.upstream_failed, AttemptStatus.cancelled}
+)
+
+
+async def create_run(
+    session: AsyncSession,
+    wf: Workflow,
+    *,
+    params: dict[str, Any],
+    trigger: str,
+    who: Principal | None = None,
+    description: str = "",
+    idempotency_key: str | None = None,
+    scheduled_for: datetime | None = None,
+    rerun_of: int | None = None,
+) -> Run:
+    """A queued run of the workflow's current version, one pending attempt per task."""
+    run = Run(
+        workflow_id=wf.id,
+        workflow_version=wf.current_version,
+        params=resolve_params(wf.spec["params"], params),
+        status=RunStatus.queued,
+        trigger=trigger,
+        triggered_by=who.id if who else None,
+        description=description,
+        idempotency_key=idempotency_key,
+        scheduled_for=scheduled_for,
+        rerun_of=rerun_of,
+    )
+    session.add(run)
+    await session.flush()
+    session.add_all(
+        TaskAttempt(run_id=run.id, task_key=t["key"], attempt=1, status=AttemptStatus.pending,
+                    outputs={})
+        for t in wf.spec["tasks"]
+    )  # fmt: skip
+    audit.record(session, who, "run.create", "run", run.id, workflow=wf.name, trigger=trigger,
+                 version=wf.current_version)  # fmt: skip
+    return run
+
+
+async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> Run:
+    query = select(Run).where(Run.id == run_id)
+    run = (await session.execute(query.with_for_update() if lock else query)).scalar()
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    return run
+
+
+async def latest_attempts(session: AsyncSession, run_id: int) -> dict[str, TaskAttempt]:
+    """Each task's newest attempt."""
+    rows = (
+        await session.execute(
+            select(TaskAttempt).where(TaskAttempt.run_id == run_id).order_by(TaskAttempt.attempt)
+        )
+    ).scalars()
+    return {a.task_key: a for a in rows}
+
+
+async def version_spec(session: AsyncSession, run: Run) -> dict[str, Any]:
+    spec = await session.scalar(
+        select(WorkflowVersion.spec).where(
+            WorkflowVersion.workflow_id == run.workflow_id,
+            WorkflowVersion.version == run.workflow_version,
+        )
+    )
+    if spec is None:
+        raise NotFound(f"run {run.id}: its workflow version is gone")
+    return dict(spec)
+
+
+async def request_cancel(session: AsyncSession, run: Run, who: Principal) -> None:
+    if run.status in RUN_FINISHED:
+        raise Conflict(f"run {run.id} has finished ({run.status}); nothing to cancel")
+    if run.cancel_requested_at is None:
+        run.cancel_requested_at = datetime.now(UTC)
+        audit.record(session, who, "run.cancel", "run", run.id)
+
+
+async def retry_run(session: AsyncSession, run: Run, who: Principal) -> list[str]:
+    """Run again the tasks that failed, were cancelled or never ran for an upstream failure;
+    tasks that succeeded keep their outputs. Returns the keys that will run again."""
+    if run.status not in (RunStatus.failed, RunStatus.cancelled):
+        raise Conflict(f"run {run.id} is {run.status}; only failed or cancelled runs retry")
+    again = [a for a in (await latest_attempts(session, run.id)).values() if a.status in RETRYABLE]
+    session.add_all(
+        TaskAttempt(run_id=run.id, task_key=a.task_key, attempt=a.attempt + 1,
+                    status=AttemptStatus.pending, outputs={})
+        for a in again
+    )  # fmt: skip
+    await transition(session, run, RunStatus.queued)
+    keys = sorted(a.task_key for a in again)
+    audit.record(session, who, "run.retry", "run", run.id, tasks=keys)
+    return keys
+
+
+async def active_run_count(session: AsyncSession, workflow_id: int) -> int:
+    count = await session.scalar(
+        select(func.count()).where(Run.workflow_id == workflow_id, Run.status == RunStatus.running)
+    )
+    return count or 0
+
+
+def retry_delay(task: dict[str, Any], attempt: int) -> float:
+    """Seconds before try `attempt + 1`: the task's delay, growing by its backoff factor after
+    each try, with ±10 % jitter so that tasks failing together do not retry in lockstep."""
+    base = float(task.get("retry_delay", 10.0)) * float(task.get("retry_backoff", 2.0)) ** (
+        attempt - 1
+    )
+    return base * random.uniform(0.9, 1.1)

@@ -1,0 +1,414 @@
+"""The scheduler: advances runs on events, not on a polling interval.
+
+One loop per server. It wakes when an executor reports (a task started, ended, logged), when
+the API changes a run, or on its tick (cron, due retries, zombies). Each wake it applies the
+executor's events in one transaction, then advances every run those events touched: claims
+ready tasks (pending -> queued, compare-and-set), dispatches them after commit, marks tasks
+whose upstream failed, and finishes runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import graphlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plait.db.engine import Database
+from plait.db.models import Artifact, Metric, Run, TaskAttempt
+from plait.executors.base import Dispatch, Event, Executor
+from plait.orchestration import cron
+from plait.orchestration.runs import (
+    active_run_count,
+    latest_attempts,
+    retry_delay,
+    version_spec,
+)
+from plait.orchestration.states import (
+    ATTEMPT_BLOCKING,
+    ATTEMPT_FINISHED,
+    RUN_FINISHED,
+    AttemptStatus,
+    RunStatus,
+    StaleState,
+    transition,
+)
+from plait.settings import Settings
+
+log = logging.getLogger("plait.scheduler")
+A, R = AttemptStatus, RunStatus
+
+
+class Scheduler:
+    def __init__(self, db: Database, settings: Settings, executor: Executor) -> None:
+        self.db = db
+        self.settings = settings
+        self.executor = executor
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._events: list[Event] = []
+        self._dirty: set[int] = set()
+        self._starved: set[int] = set()  # runs with ready tasks that found no free slot
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._specs: dict[tuple[int, int], _Plan] = {}
+
+    async def start(self) -> None:
+        await self.executor.start(self._on_event)
+        await self.recover()
+        self._task = asyncio.create_task(self._loop(), name="plait-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.executor.stop()
+
+    def wake(self, run_id: int | None = None) -> None:
+        if run_id is not None:
+            self._dirty.add(run_id)
+        self._wake.set()
+
+    def _on_event(self, event: Event) -> None:
+        self._events.append(event)
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        next_tick = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
+            try:
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.settings.tick_seconds
+                    await self.tick()
+                await self.step()
+            except Exception:  # the loop must outlive one bad step; the next wake retries
+                log.exception("scheduler step failed")
+                await asyncio.sleep(self.settings.tick_seconds)
+
+    async def step(self) -> None:
+        """Apply pending executor events, then advance every run they or the API touched."""
+        while self._events:
+            events, self._events = self._events, []
+            await self._apply(events)
+        while self._dirty:
+            run_ids, self._dirty = sorted(self._dirty), set()
+            for run_id in run_ids:
+                await self.advance(run_id)
+
+    # --- events from the executor -------------------------------------------------------
+
+    async def _apply(self, events: list[Event]) -> None:
+        ids = {e["attempt_id"] for e in events}
+        beats = {e["attempt_id"] for e in events if e["type"] == "heartbeat"}
+        async with self.db.write() as session:
+            rows = await session.execute(select(TaskAttempt).where(TaskAttempt.id.in_(ids)))
+            attempts = {a.id: a for a in rows.scalars()}
+            if beats:
+                await session.execute(
+                    update(TaskAttempt)
+                    .where(TaskAttempt.id.in_(beats), TaskAttempt.status == A.running)
+                    .values(heartbeat_at=datetime.now(UTC))
+                    .execution_options(synchronize_session=False)
+                )
+            for event in events:
+                attempt = attempts.get(event["attempt_id"])
+                if attempt is not None and event["type"] != "heartbeat":
+                    await self._apply_one(session, attempt, event)
+
+    async def _apply_one(self, session: AsyncSession, attempt: TaskAttempt, event: Event) -> None:
+        kind = event["type"]
+        if kind == "started" and attempt.status == A.queued:
+            plan = await self._plan_for(session, attempt.run_id)
+            timeout = plan.tasks[attempt.task_key].get("timeout")
+            deadline = datetime.now(UTC) + timedelta(seconds=timeout) if timeout else None
+            await transition(session, attempt, A.running, pid=event["pid"],
+                             worker=event["worker"], timeout_at=deadline)  # fmt: skip
+        elif kind == "output":
+            attempt.outputs = {**attempt.outputs, str(event["key"]): event["value"]}
+        elif kind == "metric":
+            session.add(Metric(run_id=attempt.run_id, task_key=attempt.task_key,
+                               attempt=attempt.attempt, key=str(event["key"])[:200],
+                               value=float(event["value"]), step=event.get("step"),
+                               created_at=_when(event)))  # fmt: skip
+        elif kind == "artifact":
+            session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
+                                 attempt=attempt.attempt, name=str(event["name"])[:255],
+                                 path=str(event["path"]), size=int(event["size"])))  # fmt: skip
+        elif kind == "exited":
+            await self._finish(session, attempt, event)
+
+    async def _finish(self, session: AsyncSession, attempt: TaskAttempt, event: Event) -> None:
+        if attempt.status not in (A.queued, A.running):
+            return  # already settled (a zombie sweep, another scheduler)
+        run = await session.get(Run, attempt.run_id)
+        assert run is not None
+        code, error = event["exit_code"], event.get("error")
+        fields: dict[str, Any] = {"exit_code": code, "error": error}
+        if code == 0 and event.get("reason") is None:
+            await transition(session, attempt, A.succeeded, **fields)
+        elif event.get("reason") == "cancelled" or run.cancel_requested_at is not None:
+            await transition(session, attempt, A.cancelled, **fields)
+        else:
+            await self._failed(session, attempt, fields)
+        self._dirty.add(attempt.run_id)
+        self._dirty |= self._starved
+        self._starved.clear()
+
+    async def _failed(
+        self, session: AsyncSession, attempt: TaskAttempt, fields: dict[str, Any]
+    ) -> None:
+        """Failed for good, or up for retry with a new pending attempt after the delay."""
+        plan = await self._plan_for(session, attempt.run_id)
+        task = plan.tasks[attempt.task_key]
+        if attempt.attempt > int(task.get("retries", 0)):
+            await transition(session, attempt, A.failed, **fields)
+            return
+        await transition(session, attempt, A.up_for_retry, **fields)
+        delay = retry_delay(task, attempt.attempt)
+        session.add(
+            TaskAttempt(run_id=attempt.run_id, task_key=attempt.task_key,
+                        attempt=attempt.attempt + 1, status=A.pending, outputs={},
+                        not_before=datetime.now(UTC) + timedelta(seconds=delay))
+        )  # fmt: skip
+
+    # --- advancing a run ----------------------------------------------------------------
+
+    async def advance(self, run_id: int) -> None:
+        dispatches: list[Dispatch] = []
+        stop: list[int] = []
+        async with self.db.write() as session:
+            run = await session.get(Run, run_id)
+            if run is None or run.status in RUN_FINISHED:
+                return
+            latest = await latest_attempts(session, run_id)
+            if run.cancel_requested_at is not None:
+                stop = await self._cancel(session, run, latest)
+            elif await self._start_run(session, run):
+                dispatches = await self._dispatch_ready(session, run, latest)
+                await self._finish_run(session, run, latest)
+        for attempt_id in stop:
+            await self.executor.terminate(attempt_id, "cancelled")
+        for job in dispatches:
+            await self.executor.submit(job)
+
+    async def _start_run(self, session: AsyncSession, run: Run) -> bool:
+        if run.status == R.running:
+            return True
+        plan = await self._plan_for(session, run.id, run)
+        if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
+            return False  # stays queued; woken when one of the workflow's runs ends
+        await transition(session, run, R.running)
+        return True
+
+    async def _dispatch_ready(
+        self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
+    ) -> list[Dispatch]:
+        plan = await self._plan_for(session, run.id, run)
+        now = datetime.now(UTC)
+        free = self.settings.max_parallel_tasks - len(self.executor.active())
+        ready: list[TaskAttempt] = []
+        for key in plan.order:
+            attempt = latest.get(key)
+            if attempt is None or attempt.status != A.pending:
+                continue
+            deps = [latest[d].status for d in plan.tasks[key].get("depends_on", []) if d in latest]
+            if any(s in ATTEMPT_BLOCKING for s in deps):
+                await transition(session, attempt, A.upstream_failed)
+            elif all(s == A.succeeded for s in deps) and (
+                attempt.not_before is None or attempt.not_before <= now
+            ):
+                ready.append(attempt)
+        if len(ready) > free:
+            self._starved.add(run.id)
+        jobs = []
+        for attempt in ready[: max(0, free)]:
+            try:
+                await transition(session, attempt, A.queued, worker=self.worker)
+            except StaleState:
+                continue  # another scheduler claimed it
+            jobs.append(self._job(run, plan, attempt, latest))
+        return jobs
+
+    def _job(
+        self, run: Run, plan: _Plan, attempt: TaskAttempt, latest: dict[str, TaskAttempt]
+    ) -> Dispatch:
+        task = plan.tasks[attempt.task_key]
+        kind = task["kind"]
+        return Dispatch(
+            attempt_id=attempt.id,
+            run_id=run.id,
+            workflow=plan.workflow,
+            task_key=attempt.task_key,
+            attempt=attempt.attempt,
+            kind=kind,
+            body=task[{"python": "code", "shell": "command", "callable": "callable"}[kind]],
+            env=dict(task.get("env", {})),
+            params=run.params,
+            inputs={d: latest[d].outputs for d in task.get("depends_on", []) if d in latest},
+            timeout=task.get("timeout"),
+            queue=task.get("queue"),
+        )
+
+    async def _finish_run(
+        self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
+    ) -> None:
+        statuses = [a.status for a in latest.values()]
+        if any(s not in ATTEMPT_FINISHED for s in statuses):
+            return
+        done = R.succeeded if all(s == A.succeeded for s in statuses) else R.failed
+        await transition(session, run, done)
+        await self._wake_queued(session, run.workflow_id)
+
+    async def _cancel(
+        self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
+    ) -> list[int]:
+        """Cancel what has not started; ask the executor to stop what runs; end the run when
+        nothing runs any more. Returns the attempts to terminate."""
+        mine = self.executor.active()
+        stop = []
+        for attempt in latest.values():
+            if attempt.status == A.pending or (
+                attempt.status == A.queued and attempt.id not in mine
+            ):
+                await transition(session, attempt, A.cancelled)
+            elif attempt.status in (A.queued, A.running):
+                stop.append(attempt.id)
+        if not stop:
+            await transition(session, run, R.cancelled)
+            await self._wake_queued(session, run.workflow_id)
+        return stop
+
+    async def _wake_queued(self, session: AsyncSession, workflow_id: int) -> None:
+        queued = await session.execute(
+            select(Run.id).where(Run.workflow_id == workflow_id, Run.status == R.queued)
+        )
+        self._dirty.update(queued.scalars())
+
+    # --- the tick: cron, due retries, zombies ----------------------------------------------
+
+    async def tick(self) -> None:
+        now = datetime.now(UTC)
+        async with self.db.write() as session:
+            self._dirty.update(await cron.fire_due(session, now))
+        async with self.db.read() as session:
+            self._dirty.update(await self._runs_needing_attention(session, now))
+        await self._sweep_zombies(now)
+
+    async def _runs_needing_attention(self, session: AsyncSession, now: datetime) -> set[int]:
+        due = select(TaskAttempt.run_id).where(
+            TaskAttempt.status == A.pending, TaskAttempt.not_before <= now
+        )
+        waiting = select(Run.id).where(
+            (Run.status == R.queued)
+            | (Run.cancel_requested_at.is_not(None) & Run.status.not_in(list(RUN_FINISHED)))
+        )
+        found = set((await session.execute(due)).scalars())
+        return found | set((await session.execute(waiting)).scalars())
+
+    async def _sweep_zombies(self, now: datetime) -> None:
+        """Attempts nobody has heard from in `zombie_seconds` are lost: retried or failed."""
+        cutoff = now - timedelta(seconds=self.settings.zombie_seconds)
+        mine = self.executor.active()
+        async with self.db.read() as session:
+            silent = await session.execute(
+                select(TaskAttempt.id).where(
+                    ((TaskAttempt.status == A.running) & (TaskAttempt.heartbeat_at < cutoff))
+                    | ((TaskAttempt.status == A.queued) & (TaskAttempt.queued_at < cutoff))
+                )
+            )
+            lost = [i for i in silent.scalars() if i not in mine]
+        if lost:
+            log.warning("attempts %s stopped reporting; treating them as lost", lost)
+            await self._apply([_lost(i, "stopped reporting (no heartbeat)") for i in lost])
+
+    # --- recovery after a crash -----------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Attempts a dead server on this host left queued or running are lost: their orphan
+        processes are killed, and they are retried or failed like any other failure."""
+        host = socket.gethostname()
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(TaskAttempt.id, TaskAttempt.worker).where(
+                    TaskAttempt.status.in_([A.queued, A.running])
+                )
+            )
+            orphaned = [i for i, worker in rows.all() if _dead_local_worker(worker, host)]
+            unfinished = await session.execute(
+                select(Run.id).where(Run.status.not_in(list(RUN_FINISHED)))
+            )
+            self._dirty.update(unfinished.scalars())
+        if orphaned:
+            log.warning("recovering attempts %s left by a server that stopped", orphaned)
+            _kill_orphans(set(orphaned))
+            await self._apply([_lost(i, "lost: the server running it stopped") for i in orphaned])
+
+    # --- plans: a version's tasks in dependency order, cached ------------------------------
+
+    async def _plan_for(self, session: AsyncSession, run_id: int, run: Run | None = None) -> _Plan:
+        if run is None:
+            run = await session.get(Run, run_id)
+            assert run is not None
+        key = (run.workflow_id, run.workflow_version)
+        if key not in self._specs:
+            spec = await version_spec(session, run)
+            self._specs[key] = _Plan(spec)
+        return self._specs[key]
+
+
+class _Plan:
+    """A workflow version's tasks by key, in an order where dependencies come first."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.workflow: str = spec["name"]
+        self.max_active_runs: int = spec.get("max_active_runs", 1)
+        self.tasks: dict[str, dict[str, Any]] = {t["key"]: t for t in spec["tasks"]}
+        graph = {k: t.get("depends_on", []) for k, t in self.tasks.items()}
+        self.order: list[str] = list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _lost(attempt_id: int, error: str) -> Event:
+    return {"type": "exited", "attempt_id": attempt_id, "exit_code": -1, "reason": "lost",
+            "error": error}  # fmt: skip
+
+
+def _when(event: Event) -> datetime:
+    ts = event.get("ts")
+    return datetime.fromtimestamp(ts, UTC) if isinstance(ts, int | float) else datetime.now(UTC)
+
+
+def _dead_local_worker(worker: str | None, host: str) -> bool:
+    if worker is None:
+        return True
+    worker_host, _, pid = worker.rpartition(":")
+    if worker_host != host or not pid.isdigit():
+        return False  # another machine's: the zombie sweep decides by heartbeat
+    return int(pid) == os.getpid() or not os.path.exists(f"/proc/{pid}")
+
+
+def _kill_orphans(attempt_ids: Iterable[int]) -> None:
+    """Kill the process groups of tasks still running for the given attempts."""
+    wanted = {f"PLAIT_ATTEMPT_ID={i}".encode() for i in attempt_ids}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if env & wanted:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(entry), 9)

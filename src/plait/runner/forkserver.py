@@ -1,0 +1,95 @@
+"""The fork server: a warm Python process that forks one child per task attempt.
+
+Starting a task by `fork` from a process that has already imported Python, Plait and any
+modules named in PLAIT_PRELOAD costs about a millisecond; a cold interpreter costs tens.
+The server talks to it over stdin/stdout in JSON lines:
+
+  in:  {"op": "spawn", "attempt_id": 7, "kind": "python", "body": "...", "cwd": ..., "log": ...,
+        "env": {...}, "key": "train"}
+  out: {"op": "started", "attempt_id": 7, "pid": 4242}
+       {"op": "exited", "attempt_id": 7, "pid": 4242, "exit_code": 0}  (< 0: killed by a signal)
+       {"op": "error", "attempt_id": 7, "message": "..."}  (could not fork)
+
+It is single-threaded (forking is safe), and exits when its stdin closes: when the server
+goes, it goes. Children lead their own sessions and are left to the server's recovery.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import sys
+from typing import Any
+
+import plait  # noqa: F401  (warm: every task may import it)
+from plait.runner import child
+
+
+def main() -> None:
+    for name in filter(None, os.environ.get("PLAIT_PRELOAD", "").split(",")):
+        try:
+            importlib.import_module(name.strip())
+        except ImportError as exc:
+            _send({"op": "warning", "message": f"could not preload {name}: {exc}"})
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the server
+    children: dict[int, int] = {}
+    stdin = sys.stdin.buffer
+    buffer = b""
+    while True:
+        ready, _, _ = select.select([stdin, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _reap(children)
+        if stdin in ready:
+            chunk = os.read(stdin.fileno(), 65536)
+            if not chunk:
+                return  # the server is gone
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    _spawn(json.loads(line), children)
+        _reap(children)
+
+
+def _spawn(request: dict[str, Any], children: dict[int, int]) -> None:
+    attempt_id = request["attempt_id"]
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        _send({"op": "error", "attempt_id": attempt_id, "message": f"fork failed: {exc}"})
+        return
+    if pid == 0:
+        child.run(request)
+    children[pid] = attempt_id
+    _send({"op": "started", "attempt_id": attempt_id, "pid": pid})
+
+
+def _reap(children: dict[int, int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        attempt_id = children.pop(pid, None)
+        if attempt_id is not None:
+            code = os.waitstatus_to_exitcode(status)
+            _send({"op": "exited", "attempt_id": attempt_id, "pid": pid, "exit_code": code})
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

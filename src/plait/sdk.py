@@ -1,0 +1,100 @@
+"""The task SDK: what `import plait` gives code running inside a task.
+
+It talks to the runner through files the runner named in the task's environment (the
+context it reads, the events file it appends JSON lines to, the artifacts folder): no network
+address, no database. Outside a task every call raises `NotInTask`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+MAX_OUTPUT_BYTES = 64 * 1024
+
+_context: dict[str, Any] | None = None
+
+
+class NotInTask(RuntimeError):
+    """An SDK call made outside a Plait task."""
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise NotInTask(f"not running inside a Plait task ({name} is not set)")
+    return value
+
+
+def _ctx() -> dict[str, Any]:
+    global _context
+    if _context is None:
+        _context = json.loads(Path(_env("PLAIT_CONTEXT")).read_text(encoding="utf-8"))
+    return _context
+
+
+def _emit(event: dict[str, Any]) -> None:
+    line = json.dumps({**event, "ts": time.time()}, allow_nan=False)
+    with open(_env("PLAIT_EVENTS"), "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def params() -> dict[str, Any]:
+    """The run's parameters, defaults filled in."""
+    return dict(_ctx()["params"])
+
+
+def inputs() -> dict[str, dict[str, Any]]:
+    """The outputs of this task's upstream tasks, by task key."""
+    return {key: dict(value) for key, value in _ctx()["inputs"].items()}
+
+
+def set_output(key: str, value: Any) -> None:
+    """Publish a JSON value under `key` for downstream tasks and the run's page."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("an output key is a non-empty string")
+    try:
+        size = len(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"output {key!r} is not JSON-serializable: {exc}") from None
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"output {key!r} is {size} bytes as JSON, over the {MAX_OUTPUT_BYTES}-byte limit; "
+            "write it to a file and log_artifact() it instead"
+        )
+    _emit({"type": "output", "key": key, "value": value})
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Record a number (a loss, an accuracy) at an optional step."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"metric {key!r} must be a finite number, got {value!r}")
+    if step is not None and not isinstance(step, int):
+        raise ValueError("step must be an int")
+    _emit({"type": "metric", "key": str(key), "value": number, "step": step})
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """Keep a file (or folder) with the run; returns where it is kept, for downstream tasks."""
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"no such file to log as an artifact: {source}")
+    target_name = name or source.name
+    if "/" in target_name or target_name in ("", ".", ".."):
+        raise ValueError(f"invalid artifact name {target_name!r}")
+    target = Path(_env("PLAIT_ARTIFACTS_DIR")) / target_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    else:
+        shutil.copyfile(source, target)
+        size = target.stat().st_size
+    _emit({"type": "artifact", "name": target_name, "path": str(target), "size": size})
+    return str(target)
