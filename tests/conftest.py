@@ -105,6 +105,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=SECRET,
         admin_password=ADMIN_PASSWORD,
         load_demo=False,
+        tick_seconds=0.2,
+        heartbeat_seconds=0.2,
+        kill_grace_seconds=0.5,
     )
 
 

@@ -64,8 +64,8 @@ def set_output(key: str, value: Any) -> None:
         raise ValueError(f"output {key!r} is not JSON-serializable: {exc}") from None
     if size > MAX_OUTPUT_BYTES:
         raise ValueError(
-            f"output {key!r} is {size} bytes as JSON, over the {MAX_OUTPUT_BYTES}-byte limit; "
-            "write it to a file and log_artifact() it instead"
+            f"output {key!r} is {size} bytes as JSON, over the "
+            f"{MAX_OUTPUT_BYTES // 1024} KiB limit; write a file and log_artifact() it instead"
         )
     _emit({"type": "output", "key": key, "value": value})
 
