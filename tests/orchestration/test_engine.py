@@ -361,7 +361,7 @@ async def test_the_log_streams_while_the_task_runs(
 
 
 async def test_shell_and_callable_tasks(client: httpx.AsyncClient, accounts: Accounts) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"key": "sh", "kind": "shell", "command": "echo \"$GREETING from $PLAIT_TASK_KEY\"",
          "env": {"GREETING": "hello"}},
         {"key": "call", "kind": "callable", "callable": "platform:python_version"},

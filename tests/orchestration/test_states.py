@@ -89,7 +89,7 @@ async def test_every_run_transition_from_queued(
 
 @pytest.mark.parametrize("new", list(A))
 async def test_every_attempt_transition_from_pending(
-    app: FastAPI, rows: tuple[int, int], new: A
+    app: FastAPI, rows: tuple[int, int], new: AttemptStatus
 ) -> None:
     async with app.state.plait.db.write() as session:
         attempt = await session.get(TaskAttempt, rows[1])
