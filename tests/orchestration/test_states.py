@@ -74,7 +74,7 @@ async def rows(app: FastAPI, accounts: dict[str, Account]) -> tuple[int, int]:
 
 @pytest.mark.parametrize("new", list(R))
 async def test_every_run_transition_from_queued(
-    app: FastAPI, rows: tuple[int, int], new: R
+    app: FastAPI, rows: tuple[int, int], new: RunStatus
 ) -> None:
     async with app.state.plait.db.write() as session:
         run = await session.get(Run, rows[0])
