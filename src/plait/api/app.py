@@ -56,10 +56,10 @@ async def first_start(db: Database, settings: Settings) -> None:
             flush=True,
         )
     if settings.load_demo:
-        await _load_demo(db, admin)
+        await load_demo(db, admin)
 
 
-async def _load_demo(db: Database, admin: User) -> None:
+async def load_demo(db: Database, admin: User) -> None:
     async with db.write() as session:
         wf = await store.create(session, principal(admin), demo_spec())
         audit.record(session, None, "workflow.demo_loaded", "workflow", wf.id)
