@@ -47,6 +47,7 @@ async def wait(
     run_id: int,
     until: tuple[str, ...] = FINISHED,
     within: float = 30,
+    every: float = 0.05,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -55,7 +56,7 @@ async def wait(
         ).json()
         if run["status"] in until:
             return run
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
     raise AssertionError(f"run {run_id} still {run['status']} after {within} s: {run}")
 
 
