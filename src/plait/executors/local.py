@@ -49,13 +49,13 @@ class LocalExecutor:
         self._procs: dict[int, _Proc] = {}
         self._emit: Emit = lambda _event: None
         self._zygote: asyncio.subprocess.Process | None = None
-        self._background: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Future[None]] = set()
         self._stopping = False
 
     async def start(self, emit: Emit) -> None:
         self._emit = emit
         await self._start_zygote()
-        self._background.append(asyncio.create_task(self._heartbeats()))
+        self._keep(asyncio.create_task(self._heartbeats()))
 
     async def _start_zygote(self) -> None:
         env = {**task_environment(), "PLAIT_PRELOAD": self.settings.preload}
@@ -64,7 +64,7 @@ class LocalExecutor:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             limit=1024 * 1024,
         )  # fmt: skip
-        self._background.append(asyncio.create_task(self._read(self._zygote)))
+        self._keep(asyncio.create_task(self._read(self._zygote)))
 
     def active(self) -> set[int]:
         return set(self._procs)
@@ -121,7 +121,12 @@ class LocalExecutor:
         proc.timers.append(loop.call_later(grace, self._signal, proc, signal.SIGKILL))
 
     def _expire(self, attempt_id: int) -> None:
-        self._background.append(asyncio.ensure_future(self.terminate(attempt_id, "timeout")))
+        self._keep(asyncio.ensure_future(self.terminate(attempt_id, "timeout")))
+
+    def _keep(self, task: asyncio.Future[None]) -> None:
+        """Hold a reference until it is done (the loop only keeps weak ones)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @staticmethod
     def _signal(proc: _Proc, sig: int) -> None:
@@ -209,7 +214,7 @@ class LocalExecutor:
         self._stopping = True
         for proc in list(self._procs.values()):
             self._signal(proc, signal.SIGKILL)
-        for task in self._background:
+        for task in list(self._background):
             task.cancel()
         if self._zygote is not None and self._zygote.stdin is not None:
             self._zygote.stdin.close()
