@@ -46,6 +46,16 @@ class Dispatch:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class AttemptRef:
+    """Names an attempt that a previous server left behind."""
+
+    attempt_id: int
+    run_id: int
+    task_key: str
+    attempt: int
+
+
 @runtime_checkable
 class Executor(Protocol):
     async def start(self, emit: Emit) -> None:
@@ -59,6 +69,9 @@ class Executor(Protocol):
 
     def active(self) -> set[int]:
         """The attempt ids this executor is running now."""
+
+    async def kill_orphans(self, attempts: list[AttemptRef]) -> None:
+        """Kill whatever still runs for attempts a dead server started (after a crash)."""
 
     async def stop(self) -> None:
         """Terminate everything and release resources."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plait.executors.base import Dispatch, Emit, Event
-from plait.executors.layout import artifacts_dir, attempt_dir
+from plait.executors.base import AttemptRef, Dispatch, Emit, Event
+from plait.executors.layout import PIDFILE, artifacts_dir, attempt_dir, process_start_time
 from plait.settings import Settings
 
 log = logging.getLogger("plait.executor")
@@ -107,7 +107,7 @@ class LocalExecutor:
         }
         return {"op": "spawn", "attempt_id": job.attempt_id, "kind": job.kind, "body": job.body,
                 "cwd": str(folder / "work"), "log": str(folder / "output.log"), "env": env,
-                "key": job.task_key}  # fmt: skip
+                "key": job.task_key, "pidfile": str(folder / PIDFILE)}  # fmt: skip
 
     async def terminate(self, attempt_id: int, reason: str) -> None:
         proc = self._procs.get(attempt_id)
@@ -210,6 +210,11 @@ class LocalExecutor:
                     self._emit(event)
                 self._emit({"type": "heartbeat", "attempt_id": proc.job.attempt_id})
 
+    async def kill_orphans(self, attempts: list[AttemptRef]) -> None:
+        for ref in attempts:
+            folder = attempt_dir(self.settings.data_dir, ref.run_id, ref.task_key, ref.attempt)
+            await asyncio.to_thread(_kill_recorded, folder / PIDFILE)
+
     async def stop(self) -> None:
         self._stopping = True
         for proc in list(self._procs.values()):
@@ -220,6 +225,20 @@ class LocalExecutor:
             self._zygote.stdin.close()
             with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._zygote.wait(), timeout=5)
+
+
+def _kill_recorded(pidfile: Path) -> None:
+    """Kill the process group a task recorded, if that very process still lives: its start
+    time must match, so a pid the system has since reused is left alone."""
+    try:
+        pid_text, started = pidfile.read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return
+    if process_start_time(pid) == started:
+        log.warning("killing orphaned task process group %d (%s)", pid, pidfile.parent)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _describe_exit(exit_code: int, proc: _Proc) -> str:

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
 from plait.db.models import Artifact, Metric, Run, TaskAttempt
-from plait.executors.base import Dispatch, Event, Executor
+from plait.executors.base import AttemptRef, Dispatch, Event, Executor
 from plait.orchestration import cron
 from plait.orchestration.runs import (
     active_run_count,
@@ -336,24 +335,27 @@ class Scheduler:
     # --- recovery after a crash -----------------------------------------------------------
 
     async def recover(self) -> None:
-        """Attempts a dead server on this host left queued or running are lost: their orphan
-        processes are killed, and they are retried or failed like any other failure."""
+        """Attempts a dead server on this host left queued or running are lost: the executor
+        kills what is left of their processes, and they are retried or failed like any other
+        failure."""
         host = socket.gethostname()
         async with self.db.read() as session:
             rows = await session.execute(
-                select(TaskAttempt.id, TaskAttempt.worker).where(
-                    TaskAttempt.status.in_([A.queued, A.running])
-                )
+                select(TaskAttempt).where(TaskAttempt.status.in_([A.queued, A.running]))
             )
-            orphaned = [i for i, worker in rows.all() if _dead_local_worker(worker, host)]
+            orphaned = [a for a in rows.scalars() if _dead_local_worker(a.worker, host)]
             unfinished = await session.execute(
                 select(Run.id).where(Run.status.not_in(list(RUN_FINISHED)))
             )
             self._dirty.update(unfinished.scalars())
         if orphaned:
-            log.warning("recovering attempts %s left by a server that stopped", orphaned)
-            _kill_orphans(set(orphaned))
-            await self._apply([_lost(i, "lost: the server running it stopped") for i in orphaned])
+            log.warning("recovering attempts %s left by a server that stopped",
+                        [a.id for a in orphaned])  # fmt: skip
+            await self.executor.kill_orphans(
+                [AttemptRef(a.id, a.run_id, a.task_key, a.attempt) for a in orphaned]
+            )
+            lost = [_lost(a.id, "lost: the server running it stopped") for a in orphaned]
+            await self._apply(lost)
 
     # --- plans: a version's tasks in dependency order, cached ------------------------------
 
@@ -396,19 +398,3 @@ def _dead_local_worker(worker: str | None, host: str) -> bool:
     if worker_host != host or not pid.isdigit():
         return False  # another machine's: the zombie sweep decides by heartbeat
     return int(pid) == os.getpid() or not os.path.exists(f"/proc/{pid}")
-
-
-def _kill_orphans(attempt_ids: Iterable[int]) -> None:
-    """Kill the process groups of tasks still running for the given attempts."""
-    wanted = {f"PLAIT_ATTEMPT_ID={i}".encode() for i in attempt_ids}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = set(f.read().split(b"\0"))
-        except OSError:
-            continue
-        if env & wanted:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(entry), 9)

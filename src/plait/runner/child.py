@@ -16,6 +16,8 @@ import time
 import traceback
 from typing import Any, NoReturn
 
+from plait.executors.layout import process_start_time
+
 SHELL = "/bin/sh"
 
 
@@ -39,6 +41,7 @@ def run(request: dict[str, Any]) -> NoReturn:
 
 def _setup(request: dict[str, Any]) -> None:
     os.setsid()
+    _record_pid(request["pidfile"])
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -55,6 +58,16 @@ def _setup(request: dict[str, Any]) -> None:
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.argv = [request["key"]]
+
+
+def _record_pid(path: str) -> None:
+    """Leave "<pid> <start time>" beside the attempt, so a server that restarts after a crash
+    can find and kill this process (and only this one)."""
+    pid = os.getpid()
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{pid} {process_start_time(pid)}")
+    os.replace(tmp, path)
 
 
 def _execute(request: dict[str, Any]) -> int:
