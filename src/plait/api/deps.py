@@ -30,7 +30,8 @@ class Context:
             self.scheduler.wake(run_id)
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
+    # async: a plain def would be run in the thread pool on every request
     ctx: Context = request.app.state.plait
     return ctx
 

@@ -148,24 +148,24 @@ async def start_run(
     try:
         async with ctx.db.write() as session:
             wf = await store.get(session, ref)
-            existing = await _by_key(session, wf.id, idempotency_key)
+            workflow_id = wf.id  # kept: a rollback below expires `wf`
+            existing = await _by_key(session, workflow_id, idempotency_key)
             if existing is None:
                 run = await runs.create_run(session, wf, params=body.params, trigger=trigger,
                                             who=who, description=body.description,
                                             idempotency_key=idempotency_key)  # fmt: skip
             else:
                 run, response.status_code = existing, status.HTTP_200_OK
-            detail = await run_detail(session, run)
+        run_id = run.id
     except IntegrityError:  # the same key raced us; it won
         async with ctx.db.read() as session:
-            wf = await store.get(session, ref)
-            run = await _by_key(session, wf.id, idempotency_key)  # type: ignore[assignment]
-            assert run is not None
-            response.status_code = status.HTTP_200_OK
-            return await run_detail(session, run)
-    ctx.wake(detail["id"])
-    response.headers["Location"] = f"/api/v1/runs/{detail['id']}"
-    return detail
+            found = await _by_key(session, workflow_id, idempotency_key)
+        assert found is not None
+        run_id, response.status_code = found.id, status.HTTP_200_OK
+    ctx.wake(run_id)  # before building the answer: the first tasks start while we do
+    response.headers["Location"] = f"/api/v1/runs/{run_id}"
+    async with ctx.db.read() as session:
+        return await run_detail(session, await runs.get_run(session, run_id))
 
 
 async def _by_key(session: AsyncSession, workflow_id: int, key: str | None) -> Run | None:

@@ -90,7 +90,6 @@ class LocalExecutor:
         context = {"params": job.params, "inputs": job.inputs, "run_id": job.run_id,
                    "task_key": job.task_key, "attempt": job.attempt}  # fmt: skip
         (folder / "context.json").write_text(json.dumps(context))
-        (folder / "events.jsonl").touch()
         artifacts = artifacts_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
         env = {
             **task_environment(),

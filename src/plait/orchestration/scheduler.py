@@ -58,7 +58,8 @@ class Scheduler:
         self._starved: set[int] = set()  # runs with ready tasks that found no free slot
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._specs: dict[tuple[int, int], _Plan] = {}
+        self._specs: dict[tuple[int, int], _Plan] = {}  # by (workflow, version)
+        self._plans: dict[int, _Plan] = {}  # by run id, so events need no lookup of the run
 
     async def start(self) -> None:
         await self.executor.start(self._on_event)
@@ -360,14 +361,19 @@ class Scheduler:
     # --- plans: a version's tasks in dependency order, cached ------------------------------
 
     async def _plan_for(self, session: AsyncSession, run_id: int, run: Run | None = None) -> _Plan:
+        plan = self._plans.get(run_id)
+        if plan is not None:
+            return plan
         if run is None:
             run = await session.get(Run, run_id)
             assert run is not None
         key = (run.workflow_id, run.workflow_version)
         if key not in self._specs:
-            spec = await version_spec(session, run)
-            self._specs[key] = _Plan(spec)
-        return self._specs[key]
+            self._specs[key] = _Plan(await version_spec(session, run))
+        if len(self._plans) > 10_000:
+            self._plans.clear()
+        plan = self._plans[run_id] = self._specs[key]
+        return plan
 
 
 class _Plan:
