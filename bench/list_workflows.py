@@ -19,7 +19,6 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from _server import BenchError, login, running_server
 from plait.auth.passwords import hash_password
 from plait.db import migrate
 from plait.db.engine import Database
@@ -61,10 +61,6 @@ SCHEDULES: tuple[tuple[str | None, str], ...] = (
     ("0 6 * * 1-5", "America/New_York"),
     (None, "UTC"),
 )
-
-
-class BenchError(Exception):
-    """Setup went wrong: the figures would mean nothing, so the script stops."""
 
 
 @dataclass(frozen=True)
@@ -267,86 +263,15 @@ def _version_row(workflow_id: int, spec: dict[str, Any], admin_id: int) -> dict[
 # ---------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def server_env(target: Target, token_minutes: int) -> dict[str, str]:
-    # Drop the caller's PLAIT_* so a PLAIT_DATABASE_URL in the shell cannot redirect the run.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
-    env.update(
-        PLAIT_DATA_DIR=str(target.data_dir),
-        PLAIT_DATABASE_URL=target.url,
-        PLAIT_LOAD_DEMO="false",
-        PLAIT_LOG_LEVEL="WARNING",
+def server_settings(target: Target, token_minutes: int) -> dict[str, str]:
+    return {
+        "PLAIT_DATA_DIR": str(target.data_dir),
+        "PLAIT_DATABASE_URL": target.url,
+        "PLAIT_LOAD_DEMO": "false",
+        "PLAIT_LOG_LEVEL": "WARNING",
         # The token must outlive every run of this database, whatever --runs/--duration say.
-        PLAIT_ACCESS_TOKEN_MINUTES=str(token_minutes),
-    )
-    return env
-
-
-@contextmanager
-def running_server(target: Target, token_minutes: int) -> Iterator[str]:
-    """`plait server` on a free port; yields its base URL and always stops it."""
-    plait = Path(sys.executable).with_name("plait")
-    if not plait.exists():
-        raise BenchError(f"{plait} not found: run with the project's venv python")
-    port = free_port()
-    log_path = target.data_dir / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(plait), "server", "--port", str(port)],
-            env=server_env(target, token_minutes),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, proc, log_path)
-            yield base
-        finally:
-            stop(proc)
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"server exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        time.sleep(0.2)
-    raise BenchError(f"server not ready within 60 s:\n{_tail(log_path)}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # uvicorn shuts down cleanly on SIGTERM, disposing its pools
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def login(base: str, password: str) -> str:
-    response = httpx.post(
-        f"{base}/api/v1/auth/login", json={"username": "admin", "password": password}, timeout=30
-    )
-    if response.status_code != 200:
-        raise BenchError(f"login failed: {response.status_code} {response.text[:300]}")
-    token: str = response.json()["access_token"]
-    return token
+        "PLAIT_ACCESS_TOKEN_MINUTES": str(token_minutes),
+    }
 
 
 def check_listing(base: str, token: str, workflows: int) -> None:
@@ -447,8 +372,8 @@ def bench_database(name: str, opts: Options) -> list[WrkResult]:
         print(f"\n[{name}] {target.version}: seeded {opts.workflows} workflows in {elapsed:.1f} s")
         # Warm-up and runs, plus a margin for start-up and the check, in whole minutes.
         minutes = 5 + (WARMUP_SECONDS + opts.runs * opts.duration) // 60
-        with running_server(target, minutes) as base:
-            return _load(name, base, login(base, password), opts)
+        with running_server(target.data_dir, server_settings(target, minutes)) as server:
+            return _load(name, server.base, login(server.base, password), opts)
 
 
 def _load(name: str, base: str, token: str, opts: Options) -> list[WrkResult]:
