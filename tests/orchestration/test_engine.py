@@ -390,3 +390,23 @@ async def test_tasks_never_see_the_servers_secrets(
     seen = task(done, "peek")["attempts"][0]["outputs"]["env"]
     assert "PLAIT_RUN_ID" in seen and "PLAIT_SECRET_KEY" not in seen
     assert not {"PLAIT_DATABASE_URL", "PLAIT_ADMIN_PASSWORD"} & set(seen)
+
+
+async def test_logs_with_bytes_that_are_not_utf8_are_read_to_the_end(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    code = (
+        "import sys\n"
+        "sys.stdout.write('ok ')\n"
+        "sys.stdout.flush()\n"
+        "sys.stdout.buffer.write(b'\\xff\\xe2\\x82')  # invalid, then a character cut short\n"
+    )
+    run = await start(client, accounts["editor"], [py("bytes", code)])
+    await wait(client, accounts["editor"], run["id"])
+    h = accounts["viewer"].headers
+    log = (await client.get(f"/api/v1/runs/{run['id']}/tasks/bytes/logs", headers=h)).json()
+    assert log["content"] == "ok \ufffd\ufffd" and log["complete"] is True
+    url = f"/api/v1/runs/{run['id']}/tasks/bytes/logs/stream"
+    async with client.stream("GET", url, headers=h) as response:
+        lines = [line async for line in response.aiter_lines() if line.startswith("event: ")]
+    assert lines == ["event: log", "event: end"]

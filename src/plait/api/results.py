@@ -79,14 +79,17 @@ def _read(path: FilePath, offset: int, size: int = CHUNK) -> bytes:
         return b""
 
 
-def _text(data: bytes) -> tuple[str, int]:
-    """Decode whole UTF-8 characters only, so a chunk never ends inside one."""
-    for cut in range(len(data), max(len(data) - 4, 0) - 1, -1):
-        try:
-            return data[:cut].decode("utf-8"), cut
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", "replace"), len(data)
+def _text(data: bytes, final: bool) -> tuple[str, int]:
+    """Decode a chunk of log; returns the text and how many bytes it used. While the task
+    still writes, a character cut at the end of the chunk waits for its other bytes; bytes
+    that are not UTF-8 at all become U+FFFD, so reading always moves on."""
+    try:
+        return data.decode("utf-8"), len(data)
+    except UnicodeDecodeError as exc:
+        cut_short = exc.reason == "unexpected end of data" and exc.end == len(data)
+        if cut_short and not final:
+            return data[: exc.start].decode("utf-8"), exc.start
+        return data.decode("utf-8", "replace"), len(data)
 
 
 @router.get("/tasks/{key}/logs", response_model=LogChunk)
@@ -98,8 +101,8 @@ async def read_log(
     async with ctx.db.read() as session:
         row = await _attempt(session, run_id, key, attempt)
     path = log_path(ctx.settings.data_dir, run_id, key, row.attempt)
-    content, used = _text(await asyncio.to_thread(_read, path, offset))
     finished = row.status in ATTEMPT_FINISHED
+    content, used = _text(await asyncio.to_thread(_read, path, offset), final=finished)
     done = finished and not await asyncio.to_thread(_read, path, offset + used, 1)
     return LogChunk(attempt=row.attempt, offset=offset, next_offset=offset + used,
                     content=content, complete=done)  # fmt: skip
@@ -127,13 +130,14 @@ async def _follow(ctx: Context, attempt_id: int, path: FilePath, offset: int) ->
             status = await session.scalar(
                 select(TaskAttempt.status).where(TaskAttempt.id == attempt_id)
             )
-        data = await asyncio.to_thread(_read, path, offset)
-        if data:
-            text, used = _text(data)
+        finished = status is None or status in ATTEMPT_FINISHED
+        # Read after the status: once the attempt has ended, its log is complete.
+        text, used = _text(await asyncio.to_thread(_read, path, offset), final=finished)
+        if used:
             yield f"event: log\ndata: {json.dumps({'offset': offset, 'text': text})}\n\n"
             offset += used
             continue
-        if status is None or status in ATTEMPT_FINISHED:
+        if finished:
             yield f"event: end\ndata: {json.dumps({'status': status, 'offset': offset})}\n\n"
             return
         await asyncio.sleep(POLL_SECONDS)

@@ -57,6 +57,9 @@ class Client:
     def __init__(self, login: Login | None = None, transport: httpx.BaseTransport | None = None):
         self.login = login or Login.load()
         self.http = httpx.Client(base_url=self.login.url, timeout=30, transport=transport)
+        # The last answer's HTTP status, for the few callers to whom 200 and 201 differ (an
+        # idempotent POST that found the run it had started).
+        self.last_status = 0
 
     def authenticate(self, username: str, password: str) -> dict[str, Any]:
         data = self._send(
@@ -92,6 +95,7 @@ class Client:
             response = self.http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
             raise ApiError(0, f"cannot reach the Plait server at {self.login.url}: {exc}") from exc
+        self.last_status = response.status_code
         if response.status_code >= 400:
             raise _problem(response)
         if response.status_code == 204 or not response.content:

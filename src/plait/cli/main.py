@@ -1,4 +1,5 @@
-"""`plait`: run the server, migrate the database, and manage workflows over the REST API."""
+"""`plait`: run the server, migrate the database, and manage workflows (and, through
+`plait.cli.runs`, their runs) over the REST API."""
 
 from __future__ import annotations
 
@@ -6,19 +7,17 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
-from urllib.parse import quote
+from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from plait.cli import runs
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
+from plait.cli.common import api_command, err, out, table_console, workflow_path
 from plait.cli.yamlio import from_yaml, to_yaml
 
 app = typer.Typer(
@@ -30,30 +29,11 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(wf_app, name="workflows")
-# soft_wrap: long messages and paths stay on one line, whole, for grep and copy-paste.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
+app.add_typer(runs.runs_app, name="runs")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", envvar="PLAIT_DATA_DIR", help="Default ~/.plait.")
 ]
-
-
-def api_command(fn: F) -> F:
-    """Show API problems as a person would want them, and exit non-zero."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ApiError as exc:
-            err.print(f"[red]error[/red]: {escape(exc.detail)}")
-            for e in exc.errors:
-                err.print(escape(f"  {e.get('field') or '(document)'}: {e.get('message')}"))
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _settings(data_dir: Path | None) -> Any:
@@ -173,7 +153,7 @@ def apply(
     client = Client()
     name = str(document.get("name", ""))
     try:
-        current = client.request("GET", _workflow_path(name)) if name else None
+        current = client.request("GET", workflow_path(name)) if name else None
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -184,13 +164,13 @@ def apply(
         return
     old = current["current_version"]
     updated = client.request(
-        "PUT", _workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
+        "PUT", workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
     )
     new = updated["current_version"]
     if new == old:
         out.print(f"workflow {updated['name']} unchanged at version {new}")
         return
-    changes = client.request("GET", f"{_workflow_path(updated['id'])}/versions/{old}/diff/{new}")
+    changes = client.request("GET", f"{workflow_path(updated['id'])}/versions/{old}/diff/{new}")
     print_diff(changes)
     out.print(f"workflow {updated['name']} updated: version {old} -> {new}")
 
@@ -207,11 +187,6 @@ def _read_document(file: Path) -> dict[str, Any]:
         message = f"{file} is not a workflow document: {exc}"
         err.print(f"[red]error[/red]: {escape(message)}")
         raise typer.Exit(1) from None
-
-
-def _workflow_path(ref: str | int) -> str:
-    """The API path of a workflow; the name is quoted so that `../x` cannot leave it."""
-    return f"/api/v1/workflows/{quote(str(ref), safe='')}"
 
 
 def print_diff(changes: dict[str, Any]) -> None:
@@ -239,7 +214,7 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
 ) -> None:
     """Write a workflow as YAML that `plait apply` takes back unchanged."""
-    text = to_yaml(Client().request("GET", _workflow_path(name)))
+    text = to_yaml(Client().request("GET", workflow_path(name)))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -275,8 +250,7 @@ def workflows_list(
             escape(w["owner"] or ""),
             (w["next_fire_time"] or "")[:16],
         )
-    # Piped, the table is not cut to 80 columns: every name and tag stays whole for grep.
-    (out if out.is_terminal else Console(soft_wrap=True, width=1000)).print(table)
+    table_console().print(table)
     if page["next_cursor"]:
         out.print(f"more: plait workflows list --cursor {page['next_cursor']}")
 
@@ -285,7 +259,7 @@ def workflows_list(
 @api_command
 def workflows_show(name: str) -> None:
     """Show a workflow: its definition and state."""
-    wf = Client().request("GET", _workflow_path(name))
+    wf = Client().request("GET", workflow_path(name))
     out.print(
         f"[bold]{wf['name']}[/bold] (id {wf['id']}), version {wf['current_version']}, "
         f"owner {escape(str(wf['owner']))}, {'paused' if wf['paused'] else 'active'}"
@@ -303,7 +277,7 @@ def workflows_delete(
     """Delete a workflow and its history."""
     if not yes:
         typer.confirm(f"Delete workflow {name} and all its versions?", abort=True)
-    Client().request("DELETE", _workflow_path(name))
+    Client().request("DELETE", workflow_path(name))
     out.print(f"deleted {name}")
 
 
@@ -311,5 +285,9 @@ def workflows_delete(
 @api_command
 def workflows_clone(name: str, new_name: str) -> None:
     """Copy a workflow's current version into a new, paused workflow that you own."""
-    wf = Client().request("POST", f"{_workflow_path(name)}/clone", json={"name": new_name})
+    wf = Client().request("POST", f"{workflow_path(name)}/clone", json={"name": new_name})
     out.print(f"cloned {name} into {wf['name']} (id {wf['id']}, paused)")
+
+
+# Last, so that `plait --help` lists it after the workflow commands it builds on.
+app.command("run")(runs.start)

@@ -98,8 +98,12 @@ def _exit_code(code: object) -> int:
 
 def _report_failure() -> None:
     """The traceback goes to the log; its last line becomes the attempt's error summary."""
-    traceback.print_exc()
-    summary = traceback.format_exc().strip().splitlines()[-1][:1000]
+    exc_type, exc, tb = sys.exc_info()
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next  # the runner's own frames say nothing about the task's error
+    lines = traceback.format_exception(exc_type, exc, tb)
+    sys.stderr.write("".join(lines))
+    summary = "".join(lines).strip().splitlines()[-1][:1000]
     events = os.environ.get("PLAIT_EVENTS")
     if events:
         with open(events, "a", encoding="utf-8") as f:
