@@ -222,8 +222,12 @@ class LocalExecutor:
             task.cancel()
         if self._zygote is not None and self._zygote.stdin is not None:
             self._zygote.stdin.close()
-            with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._zygote.wait(), timeout=5)
+            try:
+                async with asyncio.timeout(5):
+                    await self._zygote.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._zygote.kill()
 
 
 def _kill_recorded(pidfile: Path) -> None:

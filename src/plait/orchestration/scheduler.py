@@ -58,6 +58,7 @@ class Scheduler:
         self._starved: set[int] = set()  # runs with ready tasks that found no free slot
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._specs: dict[tuple[int, int], _Plan] = {}  # by (workflow, version)
         self._plans: dict[int, _Plan] = {}  # by run id, so events need no lookup of the run
 
@@ -67,6 +68,7 @@ class Scheduler:
         self._task = asyncio.create_task(self._loop(), name="plait-scheduler")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,9 +86,12 @@ class Scheduler:
 
     async def _loop(self) -> None:
         next_tick = 0.0
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+            # that arrives as the wait ends, and then stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if time.monotonic() >= next_tick:
