@@ -410,3 +410,21 @@ async def test_logs_with_bytes_that_are_not_utf8_are_read_to_the_end(
     async with client.stream("GET", url, headers=h) as response:
         lines = [line async for line in response.aiter_lines() if line.startswith("event: ")]
     assert lines == ["event: log", "event: end"]
+
+
+async def test_max_active_runs_queues_the_next_run_until_one_ends(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    h = accounts["editor"].headers
+    doc = {"name": "wf", "max_active_runs": 1, "tasks": [py("nap", "import time; time.sleep(0.5)")]}
+    await client.post("/api/v1/workflows", json=doc, headers=h)
+    first = (await client.post("/api/v1/workflows/wf/runs", json={}, headers=h)).json()
+    second = (await client.post("/api/v1/workflows/wf/runs", json={}, headers=h)).json()
+    await wait(client, accounts["editor"], first["id"], until=("running",))
+    assert (await client.get(f"/api/v1/runs/{second['id']}", headers=h)).json()[
+        "status"
+    ] == "queued"
+    one = await wait(client, accounts["editor"], first["id"])
+    two = await wait(client, accounts["editor"], second["id"])
+    assert one["status"] == two["status"] == "succeeded"
+    assert one["finished_at"] <= two["started_at"]
