@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from plait.db.types import UTCDateTime, utcnow
@@ -150,6 +159,7 @@ class Run(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     scheduled_for: Mapped[datetime | None]
     rerun_of: Mapped[int | None]
+    upstream_run_id: Mapped[int | None] = mapped_column(index=True)  # the run that chained it
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -206,3 +216,115 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """The transactional outbox: every change worth telling, written in the change's own
+    transaction; a dispatcher publishes committed rows in id order."""
+
+    __tablename__ = "events"
+    # AUTOINCREMENT on SQLite: ids never go back, even after the newest rows are deleted.
+    __table_args__ = (Index("ix_events_published", "published_at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(64))
+    workflow_id: Mapped[int | None] = mapped_column(index=True)
+    run_id: Mapped[int | None] = mapped_column(index=True)
+    user_id: Mapped[int | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    published_at: Mapped[datetime | None]
+
+
+class Channel(Base):
+    """Where notifications go. `secret` (a webhook URL, a token, a password, a signing key)
+    is write-only through the API."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rule(Base):
+    """Which events go to which channel: scope (all, one workflow, a tag) x event types."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(16))
+    scope_value: Mapped[str | None] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One notification to one channel, with its attempts and outcome."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "event_type", "run_id", "dedupe"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None]
+    dedupe: Mapped[str] = mapped_column(String(100), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    response_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Hook(Base):
+    """An inbound trigger: a signed POST to /api/v1/hooks/{public_id} starts a run."""
+
+    __tablename__ = "hooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    secret: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HookDelivery(Base):
+    """A delivery id seen on a hook: the same one twice starts one run."""
+
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (UniqueConstraint("hook_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("hooks.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[int | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
