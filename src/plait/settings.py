@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         gt=0,
         description="A running attempt silent this long is lost: retried or failed.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the event bus between server processes (redis://host:6379/0); "
+        "unset: events stay inside this process.",
+    )
+    ws_queue_size: int = Field(
+        default=1000,
+        ge=10,
+        description="Events a WebSocket client may lag behind before it is closed.",
+    )
     kill_grace_seconds: float = Field(
         default=10.0,
         ge=0,

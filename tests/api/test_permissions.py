@@ -71,6 +71,7 @@ RULES = {
     ("GET", "/api/v1/runs/{run_id}/metrics"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
+    ("GET", "/ws/stats"): "viewer",
 }
 BELOW = {
     "viewer": [],

@@ -22,6 +22,7 @@ from plait.api import (
     users,
     versions,
     workflows,
+    ws,
 )
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext
@@ -31,6 +32,9 @@ from plait.db import migrate
 from plait.db.engine import Database
 from plait.db.models import User
 from plait.demo import demo_spec
+from plait.events.bus import make_bus
+from plait.events.dispatcher import Dispatcher
+from plait.events.hub import Hub
 from plait.executors import load_executor
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
@@ -38,7 +42,7 @@ from plait.workflows import store
 
 log = logging.getLogger("plait.server")
 
-ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks, runs, results)
+ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks, runs, results, ws)
 
 
 async def first_start(db: Database, settings: Settings) -> None:
@@ -71,20 +75,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url())
+        hub, bus = Hub(settings.ws_queue_size), make_bus(settings.redis_url)
+        bus.listen(hub.deliver)
+        dispatcher = Dispatcher(db, bus, handlers=[])
         scheduler = None
         try:
             await migrate.upgrade(db)
+            await bus.start()
+            await dispatcher.start()
             await first_start(db, settings)
             if settings.scheduler:
                 executor = load_executor(settings.executor, settings)
                 scheduler = Scheduler(db, settings, executor)
                 await scheduler.start()
-            app.state.plait = Context(settings, db, settings.signing_key(), scheduler)
+            app.state.plait = Context(settings, db, settings.signing_key(), scheduler, hub)
             log.info("plait %s ready on %s", __version__, db.dialect)
             yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            await dispatcher.stop()
+            await bus.stop()
             await db.dispose()
 
     app = FastAPI(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from plait.auth import identity
 from plait.auth.roles import Principal, Role, require_role
 from plait.db.engine import Database
 from plait.errors import NotAuthenticated
+from plait.events.hub import Hub
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 
@@ -23,6 +24,7 @@ class Context:
     db: Database
     signing_key: str
     scheduler: Scheduler | None = None
+    hub: Hub = field(default_factory=lambda: Hub(1000))
 
     def wake(self, run_id: int) -> None:
         """Tell this process's scheduler a run changed (others find out on their tick)."""

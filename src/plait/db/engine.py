@@ -8,7 +8,7 @@ for writers. On PostgreSQL both names share one pool.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,17 @@ class Database:
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
         self._write = async_sessionmaker(self.writer, expire_on_commit=False)
+        self.after_write: Callable[[], None] | None = None
         self._read = async_sessionmaker(self.reader, expire_on_commit=False)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction, committed when the block ends without error."""
+    async def write(self, notify: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed when the block ends without error.
+        After the commit, `after_write` (the event dispatcher) hears of it."""
         async with self._write() as session, session.begin():
             yield session
+        if notify and self.after_write is not None:
+            self.after_write()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

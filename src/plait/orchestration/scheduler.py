@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
 from plait.db.models import Artifact, Metric, Run, TaskAttempt
+from plait.events import outbox
 from plait.executors.base import AttemptRef, Dispatch, Event, Executor
 from plait.orchestration import cron
 from plait.orchestration.runs import (
@@ -143,10 +144,13 @@ class Scheduler:
         elif kind == "output":
             attempt.outputs = {**attempt.outputs, str(event["key"]): event["value"]}
         elif kind == "metric":
-            session.add(Metric(run_id=attempt.run_id, task_key=attempt.task_key,
-                               attempt=attempt.attempt, key=str(event["key"])[:200],
-                               value=float(event["value"]), step=event.get("step"),
-                               created_at=_when(event)))  # fmt: skip
+            metric = Metric(run_id=attempt.run_id, task_key=attempt.task_key,
+                            attempt=attempt.attempt, key=str(event["key"])[:200],
+                            value=float(event["value"]), step=event.get("step"),
+                            created_at=_when(event))  # fmt: skip
+            session.add(metric)
+            outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
+                          key=metric.key, value=metric.value, step=metric.step)  # fmt: skip
         elif kind == "artifact":
             session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
                                  attempt=attempt.attempt, name=str(event["name"])[:255],

@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from plait.db.models import Run, TaskAttempt
 from plait.errors import Conflict
+from plait.events import outbox
 
 
 class RunStatus(StrEnum):
@@ -95,6 +96,20 @@ async def transition(
         raise StaleState(f"{model.__name__} {row.id} is no longer {old}")
     for key, value in values.items():
         set_committed_value(row, key, value)
+    await _record(session, row, old, new)
+
+
+async def _record(session: AsyncSession, row: Run | TaskAttempt, old: str, new: str) -> None:
+    """The event of a status change, in the change's transaction (the outbox)."""
+    if isinstance(row, Run):
+        outbox.record(session, f"run.{new}", workflow_id=row.workflow_id, run_id=row.id,
+                      status=new, previous=old)  # fmt: skip
+        return
+    run = await session.get(Run, row.run_id)  # in the session already, as a rule
+    kind = "retrying" if new == AttemptStatus.up_for_retry else new
+    outbox.record(session, f"task.{kind}", workflow_id=run.workflow_id if run else None,
+                  run_id=row.run_id, status=new, previous=old, task_key=row.task_key,
+                  attempt=row.attempt, error=row.error)  # fmt: skip
 
 
 def allowed(row: Run | TaskAttempt, new: str) -> bool:

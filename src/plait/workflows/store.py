@@ -17,6 +17,7 @@ from plait import audit
 from plait.auth.roles import Principal, require_owner_or_admin
 from plait.db.models import Workflow, WorkflowTag, WorkflowVersion
 from plait.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from plait.events import outbox
 from plait.workflows.schedule import first_fire_after
 from plait.workflows.spec import WorkflowSpec, problems
 from plait.workflows.versions import content_hash, diff
@@ -83,6 +84,7 @@ async def create(
     message = f"cloned from {source['name']} v{source['version']}" if source else "created"
     _add_version(session, wf, definition, who, message, source)
     audit.record(session, who, "workflow.create", "workflow", wf.id, name=wf.name, source=source)
+    outbox.record(session, "workflow.created", workflow_id=wf.id, user_id=who.id, name=wf.name)
     return wf
 
 
@@ -132,6 +134,8 @@ async def update(
             version=wf.current_version,
             **_summary(changes),
         )
+        outbox.record(session, "workflow.updated", workflow_id=wf.id, user_id=who.id,
+                      name=wf.name, version=wf.current_version, paused=wf.paused)  # fmt: skip
     return changed
 
 
@@ -140,6 +144,7 @@ async def remove(session: AsyncSession, who: Principal, wf: Workflow) -> None:
     audit.record(
         session, who, "workflow.delete", "workflow", wf.id, name=wf.name, version=wf.current_version
     )
+    outbox.record(session, "workflow.deleted", workflow_id=wf.id, user_id=who.id, name=wf.name)
     await session.delete(wf)
 
 

@@ -1,0 +1,1 @@
+"""Events: the transactional outbox, the dispatcher that publishes it, and the bus."""

@@ -1,0 +1,93 @@
+"""The dispatcher: takes committed, unpublished events in id order, lets the handlers react
+(notifications, chains) in one transaction with marking them published, then publishes them.
+
+A crash between a commit and the publish leaves the events unpublished; the next dispatcher
+to start picks them up, so nothing is dropped (handlers are idempotent: at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plait.db.engine import Database
+from plait.db.models import Event
+from plait.events.bus import Bus, Message
+from plait.events.outbox import as_message
+
+log = logging.getLogger("plait.dispatcher")
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+BATCH = 500
+
+
+class Dispatcher:
+    def __init__(self, db: Database, bus: Bus, handlers: Sequence[Handler] = ()) -> None:
+        self.db = db
+        self.bus = bus
+        self.handlers = list(handlers)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self.db.after_write = self.wake
+        self._task = asyncio.create_task(self._loop(), name="plait-dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.db.after_write = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # also catches other processes' events
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self.dispatch_once() == BATCH:
+                    pass
+            except Exception:  # keep dispatching; the failed batch stays unpublished
+                log.exception("event dispatch failed")
+                await asyncio.sleep(1.0)
+
+    async def dispatch_once(self) -> int:
+        """Handle and publish one batch of unpublished events; returns how many."""
+        async with self.db.write(notify=False) as session:
+            query = select(Event).where(Event.published_at.is_(None)).order_by(Event.id)
+            events = list((await session.execute(
+                query.limit(BATCH).with_for_update(skip_locked=True)
+            )).scalars())  # fmt: skip
+            for event in events:
+                await self._handle(session, event)
+            if events:
+                await session.execute(
+                    update(Event)
+                    .where(Event.id.in_([e.id for e in events]))
+                    .values(published_at=datetime.now(UTC))
+                    .execution_options(synchronize_session=False)
+                )
+            messages: list[Message] = [as_message(e) for e in events]
+        if messages:
+            await self.bus.publish(messages)
+        return len(messages)
+
+    async def _handle(self, session: AsyncSession, event: Event) -> None:
+        for handler in self.handlers:
+            try:
+                async with session.begin_nested():
+                    await handler(session, event)
+            except Exception:  # one handler's bug must not stop the others or the stream
+                log.exception("handler %s failed on event %s", handler.__qualname__, event.id)

@@ -1,0 +1,66 @@
+"""The WebSocket fan-out of this process: which clients want which topics, each with a
+bounded queue so that a slow client never delays the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.auth.roles import Principal
+from plait.events.bus import Message
+from plait.events.outbox import topics
+
+TOO_SLOW = 4008  # the close code of a client whose queue filled up
+
+
+@dataclass(eq=False)
+class Client:
+    who: Principal
+    queue: asyncio.Queue[Message | None]
+    topics: set[str] = field(default_factory=set)
+    held: list[Message] | None = None  # live events that arrive while a replay is sent
+    last_id: int = 0
+
+
+class Hub:
+    """This process's WebSocket clients; the bus hands it every committed event."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self.clients: set[Client] = set()
+        self.sent = 0
+        self.dropped = 0
+
+    def connect(self, who: Principal) -> Client:
+        client = Client(who, asyncio.Queue(self.queue_size))
+        self.clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def deliver(self, messages: list[Message]) -> None:
+        for message in messages:
+            wanted = topics(message)
+            for client in list(self.clients):
+                if client.topics & wanted:
+                    self._offer(client, message)
+
+    def _offer(self, client: Client, message: Message) -> None:
+        if client.held is not None:
+            client.held.append(message)
+            return
+        try:
+            client.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            self.disconnect(client)
+            client.queue.get_nowait()  # make room for the close signal
+            client.queue.put_nowait(None)
+
+    def stats(self) -> dict[str, Any]:
+        per_topic = Counter(t for c in self.clients for t in c.topics)
+        return {"connections": len(self.clients), "subscriptions": dict(per_topic),
+                "events_sent": self.sent, "clients_dropped": self.dropped}  # fmt: skip
