@@ -24,7 +24,7 @@ from plait.auth.passwords import hash_password
 from plait.auth.tokens import issue_access_token
 from plait.db import migrate
 from plait.db.engine import Database
-from plait.db.models import User
+from plait.db.models import Base, User
 from plait.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PLAIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -32,15 +32,7 @@ DATABASES = os.environ.get("PLAIT_TEST_DATABASES", "sqlite,postgresql").split(",
 ADMIN_PASSWORD = "admin-password-1"
 SECRET = "test-signing-key-" + "x" * 32
 USER_PASSWORD = "user-password-1"
-TABLES = (
-    "workflow_versions",
-    "workflow_tags",
-    "workflows",
-    "audit_events",
-    "api_tokens",
-    "refresh_tokens",
-    "users",
-)
+TABLES = [table.name for table in Base.metadata.sorted_tables]  # every table, always
 
 
 def pg_url(database: str) -> str:

@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url())
-        hub, bus = Hub(settings.ws_queue_size), make_bus(settings.redis_url)
+        hub = Hub(settings.ws_queue_size)
+        bus = make_bus(settings.redis_url, settings.resolved_database_url())
         bus.listen(hub.deliver)
         dispatcher = Dispatcher(db, bus, handlers=[])
         scheduler = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -45,19 +46,20 @@ class MemoryBus:
 class RedisBus(MemoryBus):
     """Publishes to a Redis channel; every process (this one too) hears it from Redis."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str) -> None:
         super().__init__()
         import redis.asyncio as redis
 
         self._redis = redis.Redis.from_url(url)
+        self._channel = channel
         self._task: asyncio.Task[None] | None = None
 
     async def publish(self, messages: list[Message]) -> None:
-        await self._redis.publish(CHANNEL, json.dumps(messages))
+        await self._redis.publish(self._channel, json.dumps(messages))
 
     async def start(self) -> None:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(self._channel)
         self._task = asyncio.create_task(self._relay(pubsub))
 
     async def _relay(self, pubsub: Any) -> None:
@@ -73,5 +75,10 @@ class RedisBus(MemoryBus):
         await self._redis.aclose()
 
 
-def make_bus(redis_url: str | None) -> Bus:
-    return RedisBus(redis_url) if redis_url else MemoryBus()
+def make_bus(redis_url: str | None, database_url: str) -> Bus:
+    """Servers share a channel when they share a database, and only then: event ids are the
+    database's, so two installations on one Redis must not hear each other."""
+    if not redis_url:
+        return MemoryBus()
+    scope = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return RedisBus(redis_url, f"{CHANNEL}:{scope}")
