@@ -147,3 +147,18 @@ def test_a_slow_client_is_dropped_and_the_others_get_everything() -> None:
     assert queued[-1] is None  # the signal to close it with code 4008
     received = [fast.queue.get_nowait() for _ in range(20)]
     assert [m["id"] for m in received if m is not None] == list(range(1, 21))
+
+
+async def test_task_output_streams_as_log_events(live_url: str) -> None:
+    bearer = await token(live_url)
+    printing = [{"key": "talk", "kind": "python",
+                 "code": "import time\nfor i in range(3):\n    print('line', i, flush=True)\n"
+                         "    time.sleep(0.3)\n"}]  # fmt: skip
+    seen: list[dict[str, Any]] = []
+    async with websockets.connect(f"ws://{live_url}/ws?token={bearer}") as ws:
+        await subscribe(ws, ["*"])
+        await start_run(live_url, bearer, printing)
+        await until(ws, lambda m: m.get("type") in FINISHED, seen)
+    logs = [m["data"] for m in seen if m["type"] == "log"]
+    assert "".join(d["text"] for d in logs) == "line 0\nline 1\nline 2\n"
+    assert all(d["task_key"] == "talk" and d["attempt"] == 1 for d in logs)

@@ -24,6 +24,7 @@ from plait.executors.layout import PIDFILE, artifacts_dir, attempt_dir, process_
 from plait.settings import Settings
 
 log = logging.getLogger("plait.executor")
+LOG_BATCH = 64 * 1024  # bytes of output per `log` event
 
 
 def task_environment() -> dict[str, str]:
@@ -36,7 +37,8 @@ class _Proc:
     job: Dispatch
     dir: Path
     pid: int | None = None
-    offset: int = 0
+    offset: int = 0  # in the events file
+    log_offset: int = 0  # in the output log, up to where it was sent as log events
     reason: str | None = None
     error: str | None = None
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
@@ -172,7 +174,7 @@ class LocalExecutor:
             timer.cancel()
         self._signal(proc, signal.SIGKILL)  # whatever the task left running in its group
         error = proc.error
-        for event in self._drain(proc):
+        for event in [*self._drain(proc), *self._log_batch(proc)]:
             if event.get("type") == "error":
                 error = str(event.get("message"))
             self._emit(event)
@@ -199,13 +201,36 @@ class LocalExecutor:
                     events.append({**event, "attempt_id": proc.job.attempt_id})
         return events
 
+    def _log_batch(self, proc: _Proc) -> list[Event]:
+        """What the task printed since the last batch, as one `log` event. At most
+        LOG_BATCH bytes go out per batch; a flood is skipped over, and says so (the whole
+        log stays on disk, readable through the logs API)."""
+        path = proc.dir / "output.log"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size <= proc.log_offset:
+            return []
+        skipped = max(0, size - proc.log_offset - LOG_BATCH)
+        with open(path, "rb") as f:
+            f.seek(proc.log_offset + skipped)
+            data = f.read(LOG_BATCH)
+        text = data.decode("utf-8", "replace")
+        if skipped:
+            text = f"[... {skipped} bytes skipped; the full log is in the logs API ...]\n{text}"
+        event = {"type": "log", "attempt_id": proc.job.attempt_id, "offset": proc.log_offset,
+                 "text": text}  # fmt: skip
+        proc.log_offset += skipped + len(data)
+        return [event]
+
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             for proc in list(self._procs.values()):
                 if proc.pid is None:
                     continue
-                for event in self._drain(proc):
+                for event in [*self._drain(proc), *self._log_batch(proc)]:
                     self._emit(event)
                 self._emit({"type": "heartbeat", "attempt_id": proc.job.attempt_id})
 

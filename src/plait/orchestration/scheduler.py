@@ -151,6 +151,10 @@ class Scheduler:
             session.add(metric)
             outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
                           key=metric.key, value=metric.value, step=metric.step)  # fmt: skip
+        elif kind == "log":
+            outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
+                          attempt=attempt.attempt, offset=event["offset"],
+                          text=event["text"])  # fmt: skip
         elif kind == "artifact":
             session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
                                  attempt=attempt.attempt, name=str(event["name"])[:255],
