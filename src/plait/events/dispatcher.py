@@ -24,6 +24,7 @@ from plait.events.outbox import as_message
 log = logging.getLogger("plait.dispatcher")
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 BATCH = 500
+COALESCE_SECONDS = 0.02
 
 
 class Dispatcher:
@@ -56,6 +57,9 @@ class Dispatcher:
                 async with asyncio.timeout(1.0):  # also catches other processes' events
                     await self._wake.wait()
             self._wake.clear()
+            # Let a burst of commits land first: one batch instead of a transaction per commit
+            # (on SQLite every transaction here waits for the one writer, like the scheduler's).
+            await asyncio.sleep(COALESCE_SECONDS)
             try:
                 while await self.dispatch_once() == BATCH:
                     pass
