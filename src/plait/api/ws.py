@@ -112,16 +112,20 @@ async def _subscribe(ctx: Context, client: Client, wanted: set[str], since: Any)
     and without duplicates (live events that arrive meanwhile wait in `held`)."""
     client.held = []
     client.topics |= wanted
-    replayed: list[Message] = []
-    try:
-        if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
-            replayed = await _missed(ctx, wanted, since)
-    finally:
-        held, client.held = client.held, None
-    for message in replayed + held:
-        await client.queue.put(message)  # waits for the sender: a replay can be long
+    pending: list[Message] = []
+    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
+        pending = await _missed(ctx, wanted, since)
+    replayed = len(pending)
+    pending, client.held = pending + client.held, []
+    # Live events keep going to `held` until everything before them is queued: otherwise a
+    # newer live event could overtake the replay, and the sender would skip the older ones.
+    while pending:
+        for message in pending:
+            await client.queue.put(message)  # waits for the sender: a replay can be long
+        pending, client.held = client.held or [], []
+    client.held = None
     await client.queue.put({"op": "subscribed", "topics": sorted(client.topics),
-                            "replayed": len(replayed)})  # fmt: skip
+                            "replayed": replayed})  # fmt: skip
 
 
 async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Message]:
