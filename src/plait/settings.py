@@ -84,6 +84,42 @@ class Settings(BaseSettings):
         ge=0,
         description="After SIGTERM (cancel, timeout), SIGKILL follows this late.",
     )
+    hook_tolerance_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="A signed hook delivery whose timestamp is further than this from the "
+        "server's clock is refused as stale (or replayed).",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address people reach this server at; links in notifications use it.",
+    )
+    slack_base_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base URL, for channels that post with a bot token.",
+    )
+    notify_worker: bool = Field(
+        default=True, description="Send notifications (the delivery worker) from this process."
+    )
+    notify_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Tries of one notification before it is failed."
+    )
+    notify_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait before the second try of a notification; doubles after each try "
+        "(with jitter), up to an hour.",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Longest wait for one channel to take a message."
+    )
+    notify_parallel: int = Field(
+        default=8, ge=1, le=256, description="Notifications sent at once (one per channel)."
+    )
+    notify_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the delivery worker looks for due messages."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

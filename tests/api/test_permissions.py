@@ -7,6 +7,7 @@ needs, and (for workflow changes) by an editor who does not own the workflow.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from starlette.routing import Route
 
 from plait.api.app import create_app
 from tests.api.test_workflows import Accounts, create
-from tests.conftest import make_user, workflow_doc
+from tests.conftest import Account, make_user, workflow_doc
 
 PUBLIC = {
     ("GET", "/healthz"),
@@ -28,6 +29,8 @@ PUBLIC = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("GET", "/openapi.json"),
+    # Authenticated by the hook (its signature or token), not by a user: tests/chains.
+    ("POST", "/api/v1/hooks/{public_id}"),
 }
 WF = "/api/v1/workflows/{ref}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
@@ -71,7 +74,24 @@ RULES = {
     ("GET", "/api/v1/runs/{run_id}/metrics"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/lineage"): "viewer",
+    ("POST", f"{WF}/hooks"): "owner",
+    ("GET", f"{WF}/hooks"): "owner",
+    ("PATCH", f"{WF}/hooks/{{hook_id}}"): "owner",
+    ("DELETE", f"{WF}/hooks/{{hook_id}}"): "owner",
     ("GET", "/ws/stats"): "viewer",
+    ("POST", "/api/v1/channels"): "editor",
+    ("GET", "/api/v1/channels"): "viewer",
+    ("GET", "/api/v1/channels/{channel_id}"): "viewer",
+    ("PATCH", "/api/v1/channels/{channel_id}"): "owner",
+    ("DELETE", "/api/v1/channels/{channel_id}"): "owner",
+    ("POST", "/api/v1/channels/{channel_id}/test"): "owner",
+    ("POST", "/api/v1/rules"): "editor",
+    ("GET", "/api/v1/rules"): "viewer",
+    ("GET", "/api/v1/rules/{rule_id}"): "viewer",
+    ("PATCH", "/api/v1/rules/{rule_id}"): "owner",
+    ("DELETE", "/api/v1/rules/{rule_id}"): "owner",
+    ("GET", "/api/v1/deliveries"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -92,6 +112,17 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/users/{user_id}"): {"email": "a@b.cd"},
     ("POST", "/api/v1/tokens"): {"name": "t"},
     ("POST", f"{WF}/runs"): {"params": {"lr": 0.5}},
+    ("POST", "/api/v1/channels"): {
+        "name": "c2",
+        "kind": "webhook",
+        "config": {"url": "http://127.0.0.1:9/"},
+        "secret": "k" * 16,
+    },
+    ("PATCH", "/api/v1/channels/{channel_id}"): {"enabled": False},
+    ("POST", "/api/v1/rules"): {"name": "r2", "channel_id": 1, "events": ["run.failed"]},
+    ("PATCH", "/api/v1/rules/{rule_id}"): {"enabled": False},
+    ("POST", f"{WF}/hooks"): {"name": "h", "params": {"lr": "/lr"}},
+    ("PATCH", f"{WF}/hooks/{{hook_id}}"): {"enabled": False},
 }
 
 
@@ -124,6 +155,19 @@ async def call(
     return await client.request(method, url(path, ids), json=body, headers=headers)
 
 
+async def notification_ids(client: httpx.AsyncClient, who: Account) -> dict[str, Any]:
+    """A channel (to a port nothing listens on: its test fails fast) and a rule, both the
+    editor's."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    doc = {"name": "c", "kind": "webhook", "config": {"url": dead}, "secret": "k" * 16}
+    channel = (await client.post("/api/v1/channels", json=doc, headers=who.headers)).json()
+    rule = {"name": "r", "channel_id": channel["id"], "events": ["run.failed"]}
+    created = (await client.post("/api/v1/rules", json=rule, headers=who.headers)).json()
+    return {"channel_id": channel["id"], "rule_id": created["id"]}
+
+
 @pytest.fixture
 async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> dict[str, Any]:
     await create(client, accounts["editor"])
@@ -133,8 +177,11 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     spare = await make_user(app, "spare", "viewer")  # the one the user routes change and delete
     run = await client.post("/api/v1/workflows/train/runs", json={},
                             headers=accounts["editor"].headers)  # fmt: skip
+    hook = await client.post("/api/v1/workflows/train/hooks", json={"name": "h"},
+                             headers=accounts["editor"].headers)  # fmt: skip
+    notify = await notification_ids(client, accounts["editor"])
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
-            "artifact_id": 1}  # fmt: skip
+            "artifact_id": 1, "hook_id": hook.json()["id"], **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

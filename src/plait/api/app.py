@@ -14,6 +14,9 @@ from plait.api import audit as audit_api
 from plait.api import (
     auth,
     health,
+    hooks,
+    lineage,
+    notifications,
     problems,
     results,
     runs,
@@ -36,13 +39,31 @@ from plait.events.bus import make_bus
 from plait.events.dispatcher import Dispatcher
 from plait.events.hub import Hub
 from plait.executors import load_executor
+from plait.notifications import rules as notify_rules
+from plait.notifications.worker import DeliveryWorker
+from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.workflows import store
 
 log = logging.getLogger("plait.server")
 
-ROUTERS = (health, auth, users, tokens, audit_api, workflows, versions, tasks, runs, results, ws)
+ROUTERS = (
+    health,
+    auth,
+    users,
+    tokens,
+    audit_api,
+    workflows,
+    versions,
+    tasks,
+    runs,
+    lineage,
+    results,
+    hooks,
+    notifications,
+    ws,
+)
 
 
 async def first_start(db: Database, settings: Settings) -> None:
@@ -78,12 +99,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub(settings.ws_queue_size)
         bus = make_bus(settings.redis_url, settings.resolved_database_url())
         bus.listen(hub.deliver)
-        dispatcher = Dispatcher(db, bus, handlers=[])
+        dispatcher = Dispatcher(db, bus, handlers=[chains.on_event, notify_rules.on_event])
+        worker = DeliveryWorker(db, settings) if settings.notify_worker else None
         scheduler = None
         try:
             await migrate.upgrade(db)
             await bus.start()
             await dispatcher.start()
+            if worker is not None:
+                await worker.start()
             await first_start(db, settings)
             if settings.scheduler:
                 executor = load_executor(settings.executor, settings)
@@ -95,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if worker is not None:
+                await worker.stop()
             await dispatcher.stop()
             await bus.stop()
             await db.dispose()

@@ -45,6 +45,7 @@ class RunOut(BaseModel):
     description: str
     scheduled_for: datetime | None
     rerun_of: int | None
+    upstream_run_id: int | None = Field(description="The run whose end started this one.")
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None

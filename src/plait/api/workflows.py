@@ -46,7 +46,9 @@ class WorkflowPatch(BaseModel):
     timezone: Text | None = None
     params: dict[str, Any] | None = None
     max_active_runs: int | None = None
+    sla_seconds: float | None = None
     tasks: list[dict[str, Any]] | None = None
+    triggers: list[dict[str, Any]] | None = None
     paused: bool | None = None
 
 

@@ -28,8 +28,7 @@ from plait.auth import identity
 from plait.auth.roles import Principal, Role
 from plait.db.models import Event
 from plait.errors import NotAuthenticated
-from plait.events.bus import Message
-from plait.events.hub import TOO_SLOW, Client, Hub
+from plait.events.hub import TOO_SLOW, Client, Frame, Hub, event_frame, reply
 from plait.events.outbox import as_message
 
 router = APIRouter(tags=["events"])
@@ -73,14 +72,13 @@ async def events_socket(ws: WebSocket, token: Annotated[str | None, Query()] = N
 
 
 async def _send(ws: WebSocket, hub: Hub, client: Client) -> None:
-    while (message := await client.queue.get()) is not None:
-        if message.get("op") is None and message["id"] <= client.last_id:
-            continue  # already sent by a replay
-        if message.get("op") is None:
-            client.last_id = message["id"]
+    while (frame := await client.queue.get()) is not None:
+        if frame.id is not None:
+            if frame.id <= client.last_id:
+                continue  # already sent by a replay
+            client.last_id = frame.id
             hub.sent += 1
-            message = {"op": "event", **message}
-        await ws.send_json(message)
+        await ws.send_text(frame.text)
     await ws.close(code=TOO_SLOW, reason="too slow: reconnect with since=<last id>")
 
 
@@ -88,17 +86,17 @@ async def _command(ws: WebSocket, ctx: Context, client: Client, command: Any) ->
     op = command.get("op") if isinstance(command, dict) else None
     wanted = command.get("topics", []) if isinstance(command, dict) else []
     if op == "ping":
-        await client.queue.put({"op": "pong"})
+        await client.queue.put(reply(op="pong"))
     elif op in ("subscribe", "unsubscribe") and isinstance(wanted, list):
         bad = [t for t in wanted if not _may_read(client.who, t)]
         if bad:
-            await client.queue.put({"op": "error", "detail": f"not allowed topics: {bad}"})
+            await client.queue.put(reply(op="error", detail=f"not allowed topics: {bad}"))
         elif op == "unsubscribe":
             client.topics -= set(wanted)
         else:
             await _subscribe(ctx, client, set(wanted), command.get("since"))
     else:
-        await client.queue.put({"op": "error", "detail": "unknown command"})
+        await client.queue.put(reply(op="error", detail="unknown command"))
 
 
 def _may_read(who: Principal, topic: Any) -> bool:
@@ -112,7 +110,7 @@ async def _subscribe(ctx: Context, client: Client, wanted: set[str], since: Any)
     and without duplicates (live events that arrive meanwhile wait in `held`)."""
     client.held = []
     client.topics |= wanted
-    pending: list[Message] = []
+    pending: list[Frame] = []
     if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
         pending = await _missed(ctx, wanted, since)
     replayed = len(pending)
@@ -124,11 +122,10 @@ async def _subscribe(ctx: Context, client: Client, wanted: set[str], since: Any)
             await client.queue.put(message)  # waits for the sender: a replay can be long
         pending, client.held = client.held or [], []
     client.held = None
-    await client.queue.put({"op": "subscribed", "topics": sorted(client.topics),
-                            "replayed": replayed})  # fmt: skip
+    await client.queue.put(reply(op="subscribed", topics=sorted(client.topics), replayed=replayed))
 
 
-async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Message]:
+async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Frame]:
     query = select(Event).where(Event.id > since, Event.published_at.is_not(None))
     if "*" not in wanted:
         ids = {kind: [int(t.split(":")[1]) for t in wanted if t.startswith(kind + ":")]
@@ -142,7 +139,7 @@ async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Message]:
         )
     async with ctx.db.read() as session:
         rows = await session.execute(query.order_by(Event.id).limit(REPLAY_LIMIT))
-        return [as_message(e) for e in rows.scalars()]
+        return [event_frame(as_message(e)) for e in rows.scalars()]
 
 
 @router.get("/ws/stats")

@@ -62,7 +62,10 @@ def server(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     err.print(escape(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)"))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    # No permessage-deflate: compressing every event for every socket costs more CPU than
+    # the bandwidth it saves on small JSON frames.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                access_log=False, ws_per_message_deflate=False)  # fmt: skip
 
 
 def _db_run(data_dir: Path | None, action: str, revision: str = "head") -> str | None:

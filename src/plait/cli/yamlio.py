@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -31,8 +32,25 @@ def to_yaml(document: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `on` and `off` as booleans, which turns a trigger's `on: success` into
+    `True: success`; here they stay strings (`yes`, `no`, `true`, `false` are still booleans)."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL,
+    re.compile(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE)$"),
+    list("yYnNtTfF"),
+)
+
+
 def from_yaml(text: str) -> dict[str, Any]:
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
     if not isinstance(data, dict):
         raise ValueError("a workflow file is a YAML mapping with at least `name` and `tasks`")
     return data

@@ -4,6 +4,7 @@ bounded queue so that a slow client never delays the others."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,12 +16,28 @@ from plait.events.outbox import topics
 TOO_SLOW = 4008  # the close code of a client whose queue filled up
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A message ready to send: serialized once, however many clients get it."""
+
+    id: int | None  # an event's id; None for replies
+    text: str
+
+
+def event_frame(message: Message) -> Frame:
+    return Frame(message["id"], json.dumps({"op": "event", **message}))
+
+
+def reply(**body: Any) -> Frame:
+    return Frame(None, json.dumps(body))
+
+
 @dataclass(eq=False)
 class Client:
     who: Principal
-    queue: asyncio.Queue[Message | None]
+    queue: asyncio.Queue[Frame | None]
     topics: set[str] = field(default_factory=set)
-    held: list[Message] | None = None  # live events that arrive while a replay is sent
+    held: list[Frame] | None = None  # live events that arrive while a replay is sent
     last_id: int = 0
 
 
@@ -44,20 +61,25 @@ class Hub:
     def deliver(self, messages: list[Message]) -> None:
         for message in messages:
             wanted = topics(message)
+            frame: Frame | None = None
             for client in list(self.clients):
                 if client.topics & wanted:
-                    self._offer(client, message)
+                    frame = frame or event_frame(message)
+                    self._offer(client, frame)
 
-    def _offer(self, client: Client, message: Message) -> None:
+    def _offer(self, client: Client, frame: Frame) -> None:
         if client.held is not None:
-            client.held.append(message)
+            client.held.append(frame)
             return
         try:
-            client.queue.put_nowait(message)
+            client.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.dropped += 1
             self.disconnect(client)
-            client.queue.get_nowait()  # make room for the close signal
+            # Drop all it has not been sent: its last id then precedes every event it missed,
+            # so reconnecting with since=<last id> replays them all.
+            while not client.queue.empty():
+                client.queue.get_nowait()
             client.queue.put_nowait(None)
 
     def stats(self) -> dict[str, Any]:

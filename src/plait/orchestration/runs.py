@@ -41,6 +41,7 @@ async def create_run(
     idempotency_key: str | None = None,
     scheduled_for: datetime | None = None,
     rerun_of: int | None = None,
+    upstream_run_id: int | None = None,
 ) -> Run:
     """A queued run of the workflow's current version, one pending attempt per task."""
     run = Run(
@@ -54,6 +55,7 @@ async def create_run(
         idempotency_key=idempotency_key,
         scheduled_for=scheduled_for,
         rerun_of=rerun_of,
+        upstream_run_id=upstream_run_id,
     )
     session.add(run)
     await session.flush()
@@ -62,8 +64,9 @@ async def create_run(
                     outputs={})
         for t in wf.spec["tasks"]
     )  # fmt: skip
+    chained = {"upstream_run_id": upstream_run_id} if upstream_run_id is not None else {}
     audit.record(session, who, "run.create", "run", run.id, workflow=wf.name, trigger=trigger,
-                 version=wf.current_version)  # fmt: skip
+                 version=wf.current_version, **chained)  # fmt: skip
     return run
 
 

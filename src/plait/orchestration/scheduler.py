@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
@@ -223,6 +223,7 @@ class Scheduler:
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
         await transition(session, run, R.running)
+        await self._wake_queued(session, run.workflow_id)  # the next may fit a free slot too
         return True
 
     async def _dispatch_ready(
@@ -304,10 +305,16 @@ class Scheduler:
         return stop
 
     async def _wake_queued(self, session: AsyncSession, workflow_id: int) -> None:
-        queued = await session.execute(
-            select(Run.id).where(Run.workflow_id == workflow_id, Run.status == R.queued)
+        """A run of this workflow ended: its oldest queued run may take the slot (only that
+        one: waking every queued run would cost a transaction each, for one slot)."""
+        oldest = await session.scalar(
+            select(Run.id)
+            .where(Run.workflow_id == workflow_id, Run.status == R.queued)
+            .order_by(Run.id)
+            .limit(1)
         )
-        self._dirty.update(queued.scalars())
+        if oldest is not None:
+            self._dirty.add(oldest)
 
     # --- the tick: cron, due retries, zombies ----------------------------------------------
 
@@ -323,12 +330,16 @@ class Scheduler:
         due = select(TaskAttempt.run_id).where(
             TaskAttempt.status == A.pending, TaskAttempt.not_before <= now
         )
-        waiting = select(Run.id).where(
-            (Run.status == R.queued)
-            | (Run.cancel_requested_at.is_not(None) & Run.status.not_in(list(RUN_FINISHED)))
+        # Of the queued runs, each workflow's oldest: the next to get a slot (or, when another
+        # process queued it, to start at all).
+        next_up = select(func.min(Run.id)).where(Run.status == R.queued).group_by(Run.workflow_id)
+        cancelling = select(Run.id).where(
+            Run.cancel_requested_at.is_not(None), Run.status.not_in(list(RUN_FINISHED))
         )
-        found = set((await session.execute(due)).scalars())
-        return found | set((await session.execute(waiting)).scalars())
+        found: set[int] = set()
+        for query in (due, next_up, cancelling):
+            found.update(i for i in (await session.execute(query)).scalars() if i is not None)
+        return found
 
     async def _sweep_zombies(self, now: datetime) -> None:
         """Attempts nobody has heard from in `zombie_seconds` are lost: retried or failed."""

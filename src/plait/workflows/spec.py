@@ -35,15 +35,16 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _is_plain_json(value: Any) -> bool:
+def is_plain_json(value: Any) -> bool:
+    """JSON that PostgreSQL stores too: finite numbers, no NUL characters."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, str):
         return "\x00" not in value
     if isinstance(value, list):
-        return all(_is_plain_json(v) for v in value)
+        return all(is_plain_json(v) for v in value)
     if isinstance(value, dict):
-        return all(_is_plain_json(k) and _is_plain_json(v) for k, v in value.items())
+        return all(is_plain_json(k) and is_plain_json(v) for k, v in value.items())
     return True
 
 
@@ -55,6 +56,16 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 TaskKind = Literal["python", "shell", "callable"]
 BODY_FIELD: dict[str, str] = {"python": "code", "shell": "command", "callable": "callable"}
+TriggerOn = Literal["success", "failure", "any"]
+# Where a chained run's param comes from in the finished upstream run: one of its params, or
+# an output of one of its tasks (the output key is everything after the task key's dot).
+Source = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(params\.[A-Za-z][A-Za-z0-9_-]*|outputs\.[A-Za-z][A-Za-z0-9_-]*\.[^\x00\n]+)$",
+        max_length=300,
+    ),
+]
 
 
 class ParamSpec(BaseModel):
@@ -74,7 +85,7 @@ class ParamSpec(BaseModel):
     @classmethod
     def _finite(cls, value: Any) -> Any:
         # Python's JSON reader accepts NaN and Infinity; JSON (and PostgreSQL) do not.
-        if not _is_plain_json(value):
+        if not is_plain_json(value):
             raise ValueError("must be plain JSON: no NaN or Infinity, no NUL characters")
         return value
 
@@ -100,6 +111,25 @@ class TaskSpec(BaseModel):
     queue: Name | None = None
 
 
+class TriggerSpec(BaseModel):
+    """Run this workflow when `workflow` finishes with the outcome `on`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: Name
+    on: TriggerOn = Field(
+        default="success",
+        description="success: it succeeded; failure: it failed; any: it ended at all "
+        "(succeeded, failed or cancelled).",
+    )
+    params: dict[Name, Source] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="This workflow's param -> `params.<name>` or `outputs.<task>.<key>` "
+        "of the finished run.",
+    )
+
+
 class WorkflowSpec(BaseModel):
     """A workflow definition: everything a version records."""
 
@@ -116,12 +146,27 @@ class WorkflowSpec(BaseModel):
     )
     params: dict[Name, ParamSpec] = Field(default_factory=dict)
     max_active_runs: int = Field(default=1, ge=1, le=1000)
+    sla_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86400,
+        description="A run still going after this many seconds sends run.duration_exceeded.",
+    )
     tasks: list[TaskSpec] = Field(default_factory=list, max_length=10_000)
+    triggers: list[TriggerSpec] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Other workflows whose runs, when they finish, start a run of this one.",
+    )
 
     def canonical(self) -> dict[str, Any]:
         """The definition as plain JSON, every field spelled out: what versions store and hash."""
         data = self.model_dump(mode="json", exclude_none=True)
         data["tags"] = sorted(set(data["tags"]))
+        if not data["triggers"]:
+            # Left out when empty, so definitions saved before triggers existed keep their hash
+            # and saving one unchanged makes no new version.
+            del data["triggers"]
         return data
 
 
@@ -135,6 +180,7 @@ def problems(spec: WorkflowSpec) -> list[FieldError]:
     for name, param in spec.params.items():
         out += _param_problems(("params", name), param)
     out += _task_problems(spec.tasks)
+    out += _trigger_problems(spec)
     return out
 
 
@@ -238,6 +284,29 @@ def _compile_problems(loc: tuple[str | int, ...], code: str, key: str) -> list[F
     except (ValueError, RecursionError, MemoryError) as exc:
         return [FieldError(loc, f"cannot compile: {type(exc).__name__}", "syntax")]
     return []
+
+
+def _trigger_problems(spec: WorkflowSpec) -> list[FieldError]:
+    """What can be told from the document alone; `workflows.triggers` checks the others."""
+    out: list[FieldError] = []
+    seen: dict[str, list[str]] = {}
+    for i, trigger in enumerate(spec.triggers):
+        loc: tuple[str | int, ...] = ("triggers", i)
+        if trigger.workflow == spec.name:
+            msg = f"trigger cycle: {spec.name} -> {spec.name}"
+            out.append(FieldError((*loc, "workflow"), msg, "cycle"))
+        outcomes = seen.setdefault(trigger.workflow, [])
+        if trigger.on in outcomes or "any" in outcomes or (outcomes and trigger.on == "any"):
+            # Both would match one finished run, which starts one run of this workflow.
+            msg = f"overlaps another trigger on {trigger.workflow!r}; merge them"
+            out.append(FieldError((*loc, "on"), msg, "duplicate"))
+        outcomes.append(trigger.on)
+        out += [
+            FieldError((*loc, "params", name), "not a param of this workflow", "unknown")
+            for name in trigger.params
+            if name not in spec.params
+        ]
+    return out
 
 
 def _cycle_problems(tasks: list[TaskSpec], index: dict[str, int]) -> list[FieldError]:

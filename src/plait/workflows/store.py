@@ -20,12 +20,24 @@ from plait.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from plait.events import outbox
 from plait.workflows.schedule import first_fire_after
 from plait.workflows.spec import WorkflowSpec, problems
+from plait.workflows.triggers import trigger_problems
 from plait.workflows.versions import content_hash, diff
 
 
 def validate(spec: WorkflowSpec) -> dict[str, Any]:
     """The canonical definition, or InvalidInput listing every problem."""
     found = problems(spec)
+    if found:
+        raise InvalidInput(found)
+    return spec.canonical()
+
+
+async def validate_in(
+    session: AsyncSession, spec: WorkflowSpec, wf: Workflow | None
+) -> dict[str, Any]:
+    """`validate`, with the rules that need the other workflows (triggers), all at once."""
+    found = problems(spec)
+    found += await trigger_problems(session, spec, wf.id if wf else None, wf.spec if wf else None)
     if found:
         raise InvalidInput(found)
     return spec.canonical()
@@ -74,7 +86,7 @@ async def create(
     paused: bool = False,
     source: dict[str, Any] | None = None,
 ) -> Workflow:
-    definition = validate(spec)
+    definition = await validate_in(session, spec, None)
     await _ensure_name_free(session, spec.name)
     wf = Workflow(name=spec.name, owner_id=who.id, paused=paused, current_version=1)
     _apply(wf, definition)
@@ -106,7 +118,7 @@ async def update(
             "reload it and apply your change again",
             current_version=wf.current_version,
         )
-    definition = validate(spec)
+    definition = await validate_in(session, spec, wf)
     changes = diff(wf.spec, definition)
     changed = content_hash(definition) != content_hash(wf.spec)
     if changed:
