@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Redis for the event bus between server processes (redis://host:6379/0); "
         "unset: events stay inside this process.",
     )
+    events_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Published events older than this are deleted; a client can catch up on "
+        "what it missed within this window.",
+    )
     ws_queue_size: int = Field(
         default=1000,
         ge=10,

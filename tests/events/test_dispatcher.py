@@ -72,3 +72,26 @@ async def test_status_changes_write_their_events_in_the_same_transaction(
         )  # fmt: skip
     assert types == ["run.running", "task.queued", "task.running", "task.succeeded",
                      "run.succeeded"]  # fmt: skip
+
+
+async def test_published_events_past_the_retention_are_pruned(database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db)
+        await _truncate_events(db)
+        async with db.write() as session:
+            for i in range(3):
+                outbox.record(session, "test.old", n=i)
+        dispatcher = Dispatcher(db, MemoryBus(), retention=timedelta(days=1))
+        assert await dispatcher.dispatch_once() == 3
+        async with db.write() as session:  # one more, never published (a dispatcher crashed)
+            outbox.record(session, "test.unpublished")
+        assert await dispatcher.prune_once(datetime.now(UTC)) == 0  # all too young
+        assert await dispatcher.prune_once(datetime.now(UTC) + timedelta(days=2)) == 3
+        async with db.read() as session:
+            left = list((await session.execute(select(Event.type))).scalars())
+        assert left == ["test.unpublished"]  # unpublished events are never pruned
+    finally:
+        await db.dispose()

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -99,7 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub(settings.ws_queue_size)
         bus = make_bus(settings.redis_url, settings.resolved_database_url())
         bus.listen(hub.deliver)
-        dispatcher = Dispatcher(db, bus, handlers=[chains.on_event, notify_rules.on_event])
+        dispatcher = Dispatcher(
+            db,
+            bus,
+            handlers=[chains.on_event, notify_rules.on_event],
+            retention=timedelta(days=settings.events_retention_days),
+        )
         worker = DeliveryWorker(db, settings) if settings.notify_worker else None
         scheduler = None
         try:

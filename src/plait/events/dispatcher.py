@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
@@ -25,13 +26,23 @@ log = logging.getLogger("plait.dispatcher")
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 BATCH = 500
 COALESCE_SECONDS = 0.02
+PRUNE_EVERY_SECONDS = 60.0
+PRUNE_BATCH = 5000
 
 
 class Dispatcher:
-    def __init__(self, db: Database, bus: Bus, handlers: Sequence[Handler] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        handlers: Sequence[Handler] = (),
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
         self.db = db
         self.bus = bus
         self.handlers = list(handlers)
+        self.retention = retention
+        self._next_prune = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -63,6 +74,9 @@ class Dispatcher:
             try:
                 while await self.dispatch_once() == BATCH:
                     pass
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                    await self.prune_once(datetime.now(UTC))
             except Exception:  # keep dispatching; the failed batch stays unpublished
                 log.exception("event dispatch failed")
                 await asyncio.sleep(1.0)
@@ -87,6 +101,22 @@ class Dispatcher:
         if messages:
             await self.bus.publish(messages)
         return len(messages)
+
+    async def prune_once(self, now: datetime) -> int:
+        """Delete published events older than the retention (a batch at a time, so the writer
+        is never held for long); returns how many went."""
+        cutoff = now - self.retention
+        async with self.db.write(notify=False) as session:
+            old = (
+                select(Event.id)
+                .where(Event.published_at.is_not(None), Event.published_at < cutoff)
+                .order_by(Event.id)
+                .limit(PRUNE_BATCH)
+            )
+            ids = list((await session.execute(old)).scalars())
+            if ids:
+                await session.execute(delete(Event).where(Event.id.in_(ids)))
+        return len(ids)
 
     async def _handle(self, session: AsyncSession, event: Event) -> None:
         for handler in self.handlers:
