@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 executor = load_executor(settings.executor, settings)
                 scheduler = Scheduler(db, settings, executor)
                 await scheduler.start()
-            app.state.plait = Context(settings, db, settings.signing_key(), scheduler, hub)
+            app.state.plait = Context(settings, db, settings.signing_key(), hub, scheduler)
             log.info("plait %s ready on %s", __version__, db.dialect)
             yield
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,8 +23,8 @@ class Context:
     settings: Settings
     db: Database
     signing_key: str
+    hub: Hub
     scheduler: Scheduler | None = None
-    hub: Hub = field(default_factory=lambda: Hub(1000))
 
     def wake(self, run_id: int) -> None:
         """Tell this process's scheduler a run changed (others find out on their tick)."""

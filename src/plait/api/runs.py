@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -81,8 +81,6 @@ class RunDetail(RunOut):
 
 
 def _duration(start: datetime | None, end: datetime | None) -> float | None:
-    from datetime import UTC
-
     if start is None:
         return None
     return round(((end or datetime.now(UTC)) - start).total_seconds(), 3)
