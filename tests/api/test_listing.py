@@ -9,6 +9,8 @@ import httpx
 from fastapi import FastAPI
 
 from plait.auth.roles import Principal, Role
+from plait.orchestration import runs
+from plait.orchestration.states import RunStatus
 from plait.workflows import store
 from plait.workflows.spec import WorkflowSpec
 from tests.api.test_workflows import Accounts
@@ -125,3 +127,22 @@ async def test_concurrent_creates_of_one_name_give_one_workflow_and_conflicts(
     ]
     codes = sorted(r.status_code for r in await asyncio.gather(*posts))
     assert codes == [201, 409, 409, 409, 409]
+
+
+async def test_each_row_carries_its_latest_runs_newest_first(
+    app: FastAPI, client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    await seed(app, ["busy", "idle"], accounts["admin"].id)
+    who = Principal(accounts["admin"].id, "seed", Role.admin)
+    async with app.state.plait.db.write() as session:
+        busy = await store.get(session, "busy")
+        made = [await runs.create_run(session, busy, params={}, trigger="manual", who=who)
+                for _ in range(7)]  # fmt: skip
+        made[-1].status = RunStatus.failed
+    ids = [r.id for r in made]
+
+    page = (await client.get("/api/v1/workflows", headers=accounts["viewer"].headers)).json()
+    marks = {item["name"]: item["last_runs"] for item in page["items"]}
+    assert [m["id"] for m in marks["busy"]] == ids[::-1][:5]
+    assert marks["busy"][0]["status"] == "failed"
+    assert marks["idle"] == []

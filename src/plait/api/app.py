@@ -45,6 +45,7 @@ from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
+from plait.ui import routes as ui
 from plait.workflows import store
 
 log = logging.getLogger("plait.server")
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(ui.router)
+    app.mount("/static", ui.static_files(), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app

@@ -15,8 +15,9 @@ from plait.api.deps import Context, Ctx, Editor, Viewer
 from plait.api.schemas import Page, etag, parse_if_match
 from plait.auth.roles import Principal
 from plait.db import pagination
-from plait.db.models import User, Workflow, WorkflowTag
+from plait.db.models import Run, User, Workflow, WorkflowTag
 from plait.errors import FieldError, InvalidInput
+from plait.orchestration.states import RunStatus
 from plait.workflows import store
 from plait.workflows.schedule import next_fire_times
 from plait.workflows.spec import Name, Text, WorkflowSpec
@@ -67,6 +68,11 @@ class WorkflowOut(WorkflowSpec):
     next_fire_times: list[datetime] = Field(description="The next three scheduled runs, UTC.")
 
 
+class RunMark(BaseModel):
+    id: int
+    status: RunStatus
+
+
 class WorkflowSummary(BaseModel):
     id: int
     name: str
@@ -81,6 +87,7 @@ class WorkflowSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     next_fire_time: datetime | None
+    last_runs: list[RunMark] = Field(description="Its latest runs, newest first (up to 5).")
 
 
 async def workflow_out(session: AsyncSession, wf: Workflow) -> WorkflowOut:
@@ -185,7 +192,8 @@ async def list_workflows(
         elif cursor is not None:
             query = query.where(pagination.after(key, *pagination.decode_cursor(cursor, sort, key)))
         rows = (await session.execute(pagination.order(query, key).limit(limit + 1))).all()
-    items = [_summary(row._mapping) for row in rows[:limit]]
+        marks = await _last_runs(session, [row.id for row in rows[:limit]])
+    items = [_summary(row._mapping, marks.get(row.id, [])) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and offset is None:
         last = rows[limit - 1]._mapping
@@ -195,9 +203,33 @@ async def list_workflows(
     return Page[WorkflowSummary](items=items, next_cursor=next_cursor, total=total)
 
 
-def _summary(row: Any) -> WorkflowSummary:
+LAST_RUNS = 5
+
+
+async def _last_runs(session: AsyncSession, workflow_ids: list[int]) -> dict[int, list[RunMark]]:
+    """The latest runs of each workflow on the page, in one query (not one per row)."""
+    if not workflow_ids:
+        return {}
+    rank = (
+        func.row_number().over(partition_by=Run.workflow_id, order_by=Run.id.desc()).label("rank")
+    )
+    ranked = (
+        select(Run.workflow_id, Run.id, Run.status, rank)
+        .where(Run.workflow_id.in_(workflow_ids))
+        .subquery()
+    )
+    query = select(ranked).where(ranked.c.rank <= LAST_RUNS).order_by(ranked.c.rank)
+    out: dict[int, list[RunMark]] = {}
+    for row in await session.execute(query):
+        out.setdefault(row.workflow_id, []).append(RunMark(id=row.id, status=row.status))
+    return out
+
+
+def _summary(row: Any, last_runs: list[RunMark]) -> WorkflowSummary:
     fire = next_fire_times(row["schedule"], row["timezone"], count=1)
-    return WorkflowSummary.model_validate({**row, "next_fire_time": fire[0] if fire else None})
+    return WorkflowSummary.model_validate(
+        {**row, "next_fire_time": fire[0] if fire else None, "last_runs": last_runs}
+    )
 
 
 @router.get("/{ref}", response_model=WorkflowOut)

@@ -1,0 +1,87 @@
+"""Serving the UI: the page shell at `/` and the app's client-side routes, and /static.
+
+The shell holds no data (everything comes from the authenticated API), so it is public, like
+/docs. Vendored files carry their version in the URL and are cached for good; the app's own
+modules are revalidated on each load, so an upgrade is seen without a hard reload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from functools import cache
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from plait.ui import assets
+
+router = APIRouter(include_in_schema=False)
+# The client-side routes: a reload or a shared link on any of them gets the shell.
+PAGES = ("/", "/login", "/workflows", "/runs", "/settings")
+DEEP_PAGES = ("/workflows/{rest:path}", "/runs/{rest:path}", "/settings/{rest:path}")
+
+
+@cache
+def _shell() -> tuple[str, str]:
+    """The page and the CSP hash of its inline import map (browsers take no external one)."""
+    imports = json.dumps(assets.import_map(), indent=1)
+    digest = base64.b64encode(hashlib.sha256(imports.encode()).digest()).decode()
+    page = (assets.STATIC / "index.html").read_text(encoding="utf-8")
+    styles = "\n".join(f'<link rel="stylesheet" href="{href}">' for href in assets.stylesheets())
+    page = page.replace("{{IMPORT_MAP}}", imports).replace("{{VENDOR_STYLES}}", styles)
+    return page, f"'sha256-{digest}'"
+
+
+def _csp(script_hash: str) -> str:
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' {script_hash}",
+            # CodeMirror and uPlot set inline styles on the elements they draw.
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "connect-src 'self' ws: wss:",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        )
+    )
+
+
+async def shell() -> HTMLResponse:
+    page, script_hash = _shell()
+    return HTMLResponse(
+        page,
+        headers={
+            "Content-Security-Policy": _csp(script_hash),
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+for _path in (*PAGES, *DEEP_PAGES):
+    router.add_api_route(_path, shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
+
+
+class Static(StaticFiles):
+    """StaticFiles with the cache policy above."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        immutable = path.startswith("vendor/") and response.status_code == 200
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if immutable else "no-cache"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def static_files() -> Static:
+    return Static(directory=assets.STATIC)

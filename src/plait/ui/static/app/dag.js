@@ -1,0 +1,95 @@
+// The task graph: laid out once by dagre (left to right), drawn as SVG, coloured by status.
+// Status changes only change classes, so a live 500-task run redraws cheaply.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { layout as dagreLayout, graphlib } from "@dagrejs/dagre";
+import { html } from "./ui.js";
+
+const NODE_H = 34;
+const CHAR_W = 7.4;
+
+export function layoutGraph(tasks) {
+  const g = new graphlib.Graph();
+  g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 46, marginx: 16, marginy: 16 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const keys = new Set(tasks.map((t) => t.key));
+  for (const t of tasks) g.setNode(t.key, { width: Math.max(70, 28 + t.key.length * CHAR_W), height: NODE_H });
+  for (const t of tasks) for (const d of t.depends_on || []) if (keys.has(d)) g.setEdge(d, t.key);
+  dagreLayout(g);
+  const nodes = g.nodes().map((k) => ({ key: k, ...g.node(k) }));
+  const edges = g.edges().map((e) => ({ from: e.v, to: e.w, points: g.edge(e).points }));
+  const { width, height } = g.graph();
+  return { nodes, edges, width: width || 100, height: height || 60 };
+}
+
+function edgePath(points) {
+  const [first, ...rest] = points;
+  return `M${first.x},${first.y} ` + rest.map((p) => `L${p.x},${p.y}`).join(" ");
+}
+
+/** tasks: [{key, depends_on}]; statuses: {key: status}; onSelect(key). */
+export function Dag({ tasks, statuses = {}, selected, onSelect, height = 420 }) {
+  const shape = useMemo(() => layoutGraph(tasks), [tasks.map((t) => `${t.key}<${(t.depends_on || []).join(",")}`).join(";")]);
+  const box = useRef(null);
+  const [view, setView] = useState(null); // {x, y, k}
+  const drag = useRef(null);
+
+  // Fit the graph into the box whenever its shape changes.
+  const fit = () => {
+    const el = box.current;
+    if (!el) return;
+    const k = Math.min(1.4, el.clientWidth / shape.width, el.clientHeight / shape.height);
+    setView({ k, x: (el.clientWidth - shape.width * k) / 2, y: (el.clientHeight - shape.height * k) / 2 });
+  };
+  useEffect(fit, [shape]);
+
+  const zoom = (factor, cx, cy) => setView((v) => {
+    const k = Math.min(4, Math.max(0.05, v.k * factor));
+    const f = k / v.k;
+    return { k, x: cx - (cx - v.x) * f, y: cy - (cy - v.y) * f };
+  });
+  const onWheel = (e) => {
+    e.preventDefault();
+    const r = box.current.getBoundingClientRect();
+    zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, e.clientX - r.left, e.clientY - r.top);
+  };
+  useEffect(() => {
+    const el = box.current;
+    el.addEventListener("wheel", onWheel, { passive: false });
+    return () => el.removeEventListener("wheel", onWheel);
+  }, []);
+  const down = (e) => { if (e.button === 0) drag.current = { x: e.clientX, y: e.clientY }; };
+  const move = (e) => {
+    if (!drag.current) return;
+    const dx = e.clientX - drag.current.x, dy = e.clientY - drag.current.y;
+    drag.current = { x: e.clientX, y: e.clientY };
+    setView((v) => ({ ...v, x: v.x + dx, y: v.y + dy }));
+  };
+  const up = () => { drag.current = null; };
+
+  const counts = {};
+  for (const s of Object.values(statuses)) counts[s] = (counts[s] || 0) + 1;
+  const transform = view ? `translate(${view.x},${view.y}) scale(${view.k})` : "";
+  return html`<div class="dag" ref=${box} style=${`height:${height}px`} data-testid="dag"
+      onMouseDown=${down} onMouseMove=${move} onMouseUp=${up} onMouseLeave=${up}>
+    <svg role="img" aria-label=${`Task graph, ${tasks.length} tasks`}>
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">
+        <path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor" class="arrowhead" /></marker></defs>
+      <g transform=${transform} style=${view ? "" : "visibility:hidden"}>
+        ${shape.edges.map((e) => html`<path class="edge" d=${edgePath(e.points)} marker-end="url(#arrow)" />`)}
+        ${shape.nodes.map((n) => html`<g class=${`node s-${statuses[n.key] || "none"} ${selected === n.key ? "selected" : ""}`}
+            data-task=${n.key} data-status=${statuses[n.key] || ""} transform=${`translate(${n.x - n.width / 2},${n.y - n.height / 2})`}
+            onClick=${(e) => { e.stopPropagation(); onSelect?.(n.key); }}>
+          <rect width=${n.width} height=${n.height} rx="7" />
+          <text x="12" y=${NODE_H / 2 + 4}>${n.key}</text>
+          <title>${n.key}${statuses[n.key] ? `: ${statuses[n.key]}` : ""}</title>
+        </g>`)}
+      </g>
+    </svg>
+    <div class="zoom">
+      <button title="Zoom in" onClick=${() => zoom(1.25, box.current.clientWidth / 2, box.current.clientHeight / 2)}>+</button>
+      <button title="Zoom out" onClick=${() => zoom(0.8, box.current.clientWidth / 2, box.current.clientHeight / 2)}>−</button>
+      <button title="Fit" onClick=${fit}>Fit</button>
+    </div>
+    ${Object.keys(counts).length ? html`<div class="legend">${Object.entries(counts).map(([s, n]) => `${n} ${s.replace("_", " ")}`).join(" · ")}</div>` : null}
+  </div>`;
+}

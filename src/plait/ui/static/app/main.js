@@ -1,0 +1,139 @@
+// The app shell: routing, the top bar, theme, keyboard shortcuts, connection banners.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { getSession, onSession, onNetwork, logout } from "./api.js";
+import { onStatus } from "./live.js";
+import { html, Link, navigate, onRoute, Modal, Toasts } from "./ui.js";
+import { LoginPage } from "./pages/login.js";
+import { WorkflowsPage } from "./pages/workflows.js";
+import { WorkflowPage, NewWorkflowPage } from "./pages/workflow.js";
+import { RunsPage } from "./pages/runs.js";
+import { RunPage } from "./pages/run.js";
+import { SettingsPage } from "./pages/settings.js";
+
+const ROUTES = [
+  [/^\/login$/, () => html`<${LoginPage} />`],
+  [/^\/workflows$/, () => html`<${WorkflowsPage} />`],
+  [/^\/workflows\/new$/, () => html`<${NewWorkflowPage} />`],
+  [/^\/workflows\/([^/]+)$/, (m) => html`<${WorkflowPage} key=${m[1]} ref_=${decodeURIComponent(m[1])} />`],
+  [/^\/runs$/, () => html`<${RunsPage} />`],
+  [/^\/runs\/(\d+)$/, (m) => html`<${RunPage} key=${m[1]} id=${Number(m[1])} />`],
+  [/^\/settings$/, () => html`<${SettingsPage} />`],
+];
+
+export const SHORTCUTS = [
+  ["/", "Search"],
+  ["g w", "Go to workflows"],
+  ["g r", "Go to runs"],
+  ["g s", "Go to settings"],
+  ["t", "Trigger the workflow on screen"],
+  ["?", "Show these shortcuts"],
+  ["Esc", "Close a dialog"],
+];
+
+// --- theme: follows the system until toggled; the choice is remembered ---
+function applyTheme(choice) {
+  const dark = choice ? choice === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+  document.dispatchEvent(new CustomEvent("plait:theme"));
+}
+applyTheme(localStorage.getItem("plait.theme"));
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => applyTheme(localStorage.getItem("plait.theme")));
+function toggleTheme() {
+  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  localStorage.setItem("plait.theme", next);
+  applyTheme(next);
+}
+
+// --- keyboard shortcuts ---
+function typing(e) {
+  const t = e.target;
+  return t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName) || t.closest?.(".cm-editor");
+}
+function useShortcuts(showHelp) {
+  useEffect(() => {
+    let pending = null;
+    const onKey = (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+      if (pending === "g") {
+        pending = null;
+        const to = { w: "/workflows", r: "/runs", s: "/settings" }[e.key];
+        if (to) { e.preventDefault(); navigate(to); }
+        return;
+      }
+      if (e.key === "g") pending = "g";
+      else if (e.key === "/") {
+        const box = document.querySelector("[data-search]");
+        if (box) { e.preventDefault(); box.focus(); }
+      } else if (e.key === "?") showHelp(true);
+      else if (e.key === "t") document.dispatchEvent(new CustomEvent("plait:trigger"));
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  }, []);
+}
+
+function Help({ onClose }) {
+  return html`<${Modal} title="Keyboard shortcuts" onClose=${onClose}>
+    <table class="shortcuts">${SHORTCUTS.map(([k, what]) => html`<tr><td>${k.split(" ").map((x) => html`<kbd>${x}</kbd> `)}</td><td>${what}</td></tr>`)}</table>
+  </${Modal}>`;
+}
+
+function Banners() {
+  const [net, setNet] = useState(true);
+  const [live, setLive] = useState("idle");
+  useEffect(() => onNetwork(setNet), []);
+  useEffect(() => onStatus(setLive), []);
+  if (!net) return html`<div class="banner bad" role="alert">Cannot reach the Plait server. Retrying when you act again; check that it is running.</div>`;
+  if (live === "reconnecting") return html`<div class="banner warn" role="status">Live updates interrupted; reconnecting…</div>`;
+  return null;
+}
+
+function TopBar({ user, onHelp }) {
+  const path = location.pathname;
+  const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
+  return html`<header class="topbar">
+    <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
+    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/settings", "Settings")}</nav>
+    <div class="spacer"></div>
+    <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
+    <button class="icon" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onHelp}>?</button>
+    <span class="who" data-role=${user.role}>${user.username} <small>${user.role}</small></span>
+    <button class="ghost" onClick=${() => logout().then(() => navigate("/login"))}>Log out</button>
+  </header>`;
+}
+
+/** Where the address should be for this session: logged out goes to /login (remembering the
+ *  page), logged in skips it. Rewrites the address in place and returns the path. */
+function redirect(session) {
+  const path = location.pathname;
+  if (!session && path !== "/login") {
+    const next = path === "/" ? "" : `?next=${encodeURIComponent(path + location.search)}`;
+    history.replaceState(null, "", `/login${next}`);
+  } else if (session && (path === "/" || path === "/login")) {
+    const next = new URLSearchParams(location.search).get("next");
+    history.replaceState(null, "", next && next.startsWith("/") && !next.startsWith("//") ? next : "/workflows");
+  }
+  return location.pathname;
+}
+
+function App() {
+  const [, setTick] = useState(0);
+  const [session, setSession] = useState(getSession());
+  const [help, setHelp] = useState(false);
+  useEffect(() => onRoute(() => setTick((n) => n + 1)), []);
+  useEffect(() => onSession(setSession), []);
+  useShortcuts(setHelp);
+
+  const path = redirect(session);
+  const match = ROUTES.map(([re, view]) => [path.match(re), view]).find(([m]) => m);
+  const page = match ? match[1](match[0]) : html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/workflows">Go to workflows</${Link}>.</p></div>`;
+  return html`
+    ${session ? html`<${TopBar} user=${session.user} onHelp=${() => setHelp(true)} />` : null}
+    <${Banners} />
+    <main>${page}</main>
+    ${help ? html`<${Help} onClose=${() => setHelp(false)} />` : null}
+    <${Toasts} />`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

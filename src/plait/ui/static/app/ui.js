@@ -1,0 +1,161 @@
+// Shared pieces: the html tag, navigation, formatting, and small components.
+import { h } from "preact";
+import { useEffect, useRef, useState, useCallback } from "preact/hooks";
+import htm from "htm";
+import { getSession } from "./api.js";
+
+export const html = htm.bind(h);
+
+// --- navigation (History API; the server answers every page path with the shell) ---
+const routeListeners = new Set();
+export const onRoute = (fn) => { routeListeners.add(fn); return () => routeListeners.delete(fn); };
+export function navigate(to, { replace = false } = {}) {
+  if (to === location.pathname + location.search) return;
+  history[replace ? "replaceState" : "pushState"](null, "", to);
+  routeListeners.forEach((fn) => fn());
+  window.scrollTo(0, 0);
+}
+window.addEventListener("popstate", () => routeListeners.forEach((fn) => fn()));
+
+export function Link({ href, children, ...rest }) {
+  const click = (e) => {
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(href);
+  };
+  return html`<a href=${href} onClick=${click} ...${rest}>${children}</a>`;
+}
+
+export const canEdit = () => ["admin", "editor"].includes(getSession()?.user?.role);
+export const isAdmin = () => getSession()?.user?.role === "admin";
+
+// --- formatting ---
+export function duration(seconds) {
+  if (seconds == null) return "–";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  if (m < 60) return `${m}m ${s}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+export function ago(iso) {
+  if (!iso) return "–";
+  const diff = (new Date(iso) - Date.now()) / 1000;
+  const abs = Math.abs(diff);
+  if (abs < 45) return diff < 0 ? "just now" : "in a moment";
+  const [unit, size] = abs < 3600 ? ["minute", 60] : abs < 86400 ? ["hour", 3600] : ["day", 86400];
+  return rtf.format(Math.round(diff / size), unit);
+}
+export const stamp = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+
+export function Time({ iso }) {
+  return html`<time datetime=${iso} title=${stamp(iso)}>${ago(iso)}</time>`;
+}
+
+export function Status({ status }) {
+  return html`<span class=${`status s-${status}`} data-status=${status}>${(status || "").replace("_", " ")}</span>`;
+}
+
+// --- data loading ---
+/** Runs `load` when `deps` change; gives {data, error, loading, reload, setData}. */
+export function useLoad(load, deps) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const seq = useRef(0);
+  const reload = useCallback(() => {
+    const n = ++seq.current;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => n === seq.current && setState({ data, error: null, loading: false }),
+      (error) => n === seq.current && setState((s) => ({ data: s.data, error, loading: false })),
+    );
+  }, deps);
+  useEffect(reload, [reload]);
+  const setData = (fn) => setState((s) => ({ ...s, data: typeof fn === "function" ? fn(s.data) : fn }));
+  return { ...state, reload, setData };
+}
+
+export function ErrorBox({ error, onRetry }) {
+  if (!error) return null;
+  return html`<div class="error-box" role="alert">
+    <strong>${error.title || "Error"}</strong> ${error.message}
+    ${error.errors?.length ? html`<ul>${error.errors.map((e) => html`<li><code>${e.field}</code> ${e.message}</li>`)}</ul>` : null}
+    ${onRetry ? html` <button class="link" onClick=${onRetry}>Try again</button>` : null}
+  </div>`;
+}
+
+export function Empty({ title, children }) {
+  return html`<div class="empty"><h3>${title}</h3><div>${children}</div></div>`;
+}
+
+export function Spinner() { return html`<div class="spinner" aria-label="Loading"></div>`; }
+
+export function Modal({ title, onClose, children, wide }) {
+  useEffect(() => {
+    const key = (e) => e.key === "Escape" && onClose();
+    addEventListener("keydown", key);
+    return () => removeEventListener("keydown", key);
+  }, [onClose]);
+  return html`<div class="modal-back" onClick=${(e) => e.target === e.currentTarget && onClose()}>
+    <div class=${`modal ${wide ? "wide" : ""}`} role="dialog" aria-modal="true" aria-label=${title}>
+      <header><h2>${title}</h2><button class="icon" aria-label="Close" onClick=${onClose}>×</button></header>
+      ${children}
+    </div>
+  </div>`;
+}
+
+// --- toasts ---
+const toastListeners = new Set();
+export function toast(message, kind = "ok") { toastListeners.forEach((fn) => fn({ message, kind, id: Math.random() })); }
+export function Toasts() {
+  const [items, setItems] = useState([]);
+  useEffect(() => {
+    const add = (t) => {
+      setItems((xs) => [...xs, t]);
+      setTimeout(() => setItems((xs) => xs.filter((x) => x.id !== t.id)), 4000);
+    };
+    toastListeners.add(add);
+    return () => toastListeners.delete(add);
+  }, []);
+  return html`<div class="toasts" aria-live="polite">${items.map((t) => html`<div class=${`toast ${t.kind}`}>${t.message}</div>`)}</div>`;
+}
+
+/** The API's messages for the fields under `prefix` (a loc path such as ["tasks", 0]). */
+export function fieldErrors(error, prefix) {
+  const out = {};
+  for (const e of error?.errors || []) {
+    const loc = e.loc || [];
+    if (prefix.every((p, i) => loc[i] === p)) {
+      const rest = loc.slice(prefix.length).join(".");
+      (out[rest] ||= []).push(e.message);
+    }
+  }
+  return out;
+}
+
+export function FieldError({ messages }) {
+  if (!messages?.length) return null;
+  return html`<div class="field-error" role="alert">${messages.join("; ")}</div>`;
+}
+
+export function useInterval(fn, ms) {
+  const saved = useRef(fn);
+  saved.current = fn;
+  useEffect(() => {
+    if (ms == null) return;
+    const id = setInterval(() => saved.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+export function title(text) { document.title = text ? `${text} · Plait` : "Plait"; }
+
+/** Keyset paging buttons; `setCursors` holds the cursor of every page visited so far. */
+export function Pager({ page, next, setCursors, labels = ["← Previous", "Next →"] }) {
+  return html`<div class="pager">
+    <small>Page ${page + 1}</small>
+    <button disabled=${page === 0} onClick=${() => setCursors((c) => c.slice(0, -1))}>${labels[0]}</button>
+    <button disabled=${!next} onClick=${() => setCursors((c) => [...c, next])}>${labels[1]}</button>
+  </div>`;
+}

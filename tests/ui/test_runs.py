@@ -1,0 +1,66 @@
+"""Running in the browser: trigger from the form the params schema generates, then watch the
+run live (graph, log, metric chart) without reloading the page."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.cli.conftest import Plait
+from tests.ui.conftest import create_workflow
+
+COUNTING = """\
+import time
+import plait
+
+n = plait.params()["rows"]
+for i in range(n):
+    plait.log_metric("loss", 1.0 / (i + 1), step=i)
+    print(f"row {i + 1} of {n}", flush=True)
+    time.sleep(0.3)
+plait.set_output("rows", n)
+"""
+
+
+def test_trigger_with_params_and_watch_the_run_live(admin_page: Page, plait: Plait) -> None:
+    create_workflow(plait.http, {
+        "name": "counting",
+        "params": {"rows": {"type": "integer", "default": 3, "minimum": 1,
+                            "description": "How many rows to count."}},
+        "tasks": [{"key": "count", "kind": "python", "code": COUNTING},
+                  {"key": "report", "kind": "shell", "command": "echo reported",
+                   "depends_on": ["count"]}],
+    })  # fmt: skip
+    page = admin_page
+    page.goto("/workflows/counting")
+    expect(page.locator("h1")).to_have_text("counting")
+    page.keyboard.press("t")  # the trigger shortcut
+    dialog = page.get_by_role("dialog", name="Trigger counting")
+    rows = dialog.locator("#param-rows")
+    expect(rows).to_have_value("3")  # the default, from the schema
+
+    rows.fill("0")
+    dialog.get_by_role("button", name="Start run").click()
+    expect(dialog.locator(".field-error")).to_contain_text("must be >= 1")
+    rows.fill("4")
+    dialog.get_by_role("button", name="Start run").click()
+
+    expect(page).to_have_url(re.compile(r"/runs/\d+"))
+    page.evaluate("window.__samePage = true")  # gone if anything reloads the page
+    dag = page.locator("[data-testid=dag]")
+    expect(dag.locator("[data-task=count]")).to_have_attribute("data-status", "running")
+    expect(page.locator("[data-testid=log]")).to_contain_text("row 2 of 4")
+    expect(dag.locator("[data-task=count]")).to_have_attribute("data-status", "succeeded")
+    expect(dag.locator("[data-task=report]")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("[data-testid=log]")).to_contain_text("row 4 of 4")
+    expect(page.locator(".page-head .status")).to_have_text("succeeded")
+    expect(page.locator(".chart[data-metric=loss] canvas")).to_be_visible()
+    expect(page.locator("[data-testid=outputs]")).to_contain_text("4")
+    expect(page.locator("[data-testid=gantt] [data-task]")).to_have_count(2)
+    assert page.evaluate("window.__samePage") is True
+
+    run_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    run = plait.http.get(f"/api/v1/runs/{run_id}").json()
+    assert run["params"] == {"rows": 4}
+    assert run["status"] == "succeeded"
