@@ -53,18 +53,23 @@ def test_search_and_tag_filter_narrow_the_list(admin_page: Page, plait: Plait) -
     expect(page.get_by_text("No workflow matches these filters")).to_be_visible()
 
 
-def test_dark_mode_follows_the_system_and_the_toggle_sticks(admin_page: Page, plait: Plait) -> None:
+def test_dark_mode_follows_the_system_and_the_toggle_sticks(
+    admin_page: Page, plait: Plait
+) -> None:
     page = admin_page
     page.emulate_media(color_scheme="dark")
     page.goto("/workflows")
     html = page.locator("html")
     expect(html).to_have_attribute("data-theme", "dark")
-    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    page.get_by_role("button", name="Toggle dark mode").click()
+    dark_background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="light")  # the system changes while the page is open
     expect(html).to_have_attribute("data-theme", "light")
-    assert page.evaluate("getComputedStyle(document.body).backgroundColor") != background
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") != dark_background
+
+    page.get_by_role("button", name="Toggle dark mode").click()
+    expect(html).to_have_attribute("data-theme", "dark")
     page.reload()
-    expect(html).to_have_attribute("data-theme", "light")  # the choice beats the system
+    expect(html).to_have_attribute("data-theme", "dark")  # the choice beats the system
 
 
 def test_an_unreachable_server_is_said_plainly(admin_page: Page, plait: Plait) -> None:

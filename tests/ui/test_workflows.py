@@ -75,6 +75,7 @@ def test_a_dependency_cycle_is_shown_beside_the_field(admin_page: Page, plait: P
 
     error = _task_card(page, 0).locator(".field-error")
     expect(error).to_contain_text("dependency cycle")
+    error.scroll_into_view_if_needed()
     expect(_task_card(page, 1).locator(".field-error")).to_have_count(0)
     expect(page.locator(".error-box")).to_contain_text("see the fields marked in red")
     assert plait.http.get("/api/v1/workflows/cyclic").json()["current_version"] == 1
