@@ -108,14 +108,14 @@ async def test_a_dead_channel_never_delays_a_run_nor_the_other_channels(
     await worker.start()
     try:
         async with dispatching(db):
-            begun = time.monotonic()
             run = await start(client, editor, tasks, name="flaky")
             done = await wait(client, editor, run["id"], within=20)
-            took = time.monotonic() - begun
             assert done["status"] == "succeeded"
-            # The live channel hears of the end at once, while the dead one still hangs.
-            told = await until(lambda: len(http_server.requests) == 2)
-            assert told - begun - took < 1.0
+            # The retry did not wait for the dead channel: its first message still hangs.
+            assert (await statuses(db, dead["id"]))[0][1] == "pending"
+            # The live channel hears of the end while the dead one still hangs on its first
+            # tries: it never waited for the dead one's timeouts and retries.
+            await until(lambda: len(http_server.requests) == 2)
             assert [r.headers["X-Plait-Event"] for r in http_server.requests] == [
                 "task.retrying",
                 "run.succeeded",
@@ -129,7 +129,6 @@ async def test_a_dead_channel_never_delays_a_run_nor_the_other_channels(
             await until(dead_done, within=20)
     finally:
         await worker.stop()
-    assert took < 5, f"the run took {took:.1f} s"
     assert await statuses(db, dead["id"]) == [
         ("task.retrying", "failed", 3),
         ("run.succeeded", "failed", 3),

@@ -3,12 +3,14 @@ server cannot be reached."""
 
 from __future__ import annotations
 
+import json
 import re
 
-from playwright.sync_api import Page, Route, expect
+import httpx
+from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.cli.conftest import Plait
-from tests.ui.conftest import create_workflow
+from tests.cli.conftest import ADMIN_PASSWORD, Plait
+from tests.ui.conftest import create_workflow, session_for
 
 
 def test_keyboard_shortcuts_move_around_and_are_listed(admin_page: Page, plait: Plait) -> None:
@@ -53,9 +55,7 @@ def test_search_and_tag_filter_narrow_the_list(admin_page: Page, plait: Plait) -
     expect(page.get_by_text("No workflow matches these filters")).to_be_visible()
 
 
-def test_dark_mode_follows_the_system_and_the_toggle_sticks(
-    admin_page: Page, plait: Plait
-) -> None:
+def test_dark_mode_follows_the_system_and_the_toggle_sticks(admin_page: Page, plait: Plait) -> None:
     page = admin_page
     page.emulate_media(color_scheme="dark")
     page.goto("/workflows")
@@ -86,3 +86,26 @@ def test_an_unreachable_server_is_said_plainly(admin_page: Page, plait: Plait) -
     page.unroute("**/api/**")
     page.locator("[data-search]").fill("")
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_an_expired_access_token_is_refreshed_without_a_new_login(
+    browser: Browser, plait: Plait
+) -> None:
+    create_workflow(plait.http, {"name": "after-refresh", "tasks": []})
+    stale = session_for(plait.server.url, "admin", ADMIN_PASSWORD)
+    stale["access"] = "an.expired.token"
+    context = browser.new_context(base_url=plait.server.url)
+    context.add_init_script(
+        f"localStorage.getItem('plait.session') || "
+        f"localStorage.setItem('plait.session', {json.dumps(json.dumps(stale))})"
+    )
+    page = context.new_page()
+    page.goto("/workflows")
+    expect(page.locator("[data-workflow=after-refresh]")).to_be_visible()  # the API answered
+    now = json.loads(page.evaluate("localStorage.getItem('plait.session')"))
+    assert now["access"] != "an.expired.token"
+    assert now["refresh"] != stale["refresh"]  # rotated: the old one is spent
+    spent = httpx.post(f"{plait.server.url}/api/v1/auth/refresh",
+                       json={"refresh_token": stale["refresh"]})  # fmt: skip
+    assert spent.status_code == 401
+    context.close()

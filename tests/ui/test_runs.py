@@ -64,3 +64,28 @@ def test_trigger_with_params_and_watch_the_run_live(admin_page: Page, plait: Pla
     run = plait.http.get(f"/api/v1/runs/{run_id}").json()
     assert run["params"] == {"rows": 4}
     assert run["status"] == "succeeded"
+
+
+def test_cancel_a_running_run_then_rerun_it(admin_page: Page, plait: Plait) -> None:
+    wf = create_workflow(plait.http, {"name": "sleepy", "tasks": [
+        {"key": "nap", "kind": "shell", "command": "echo napping; sleep 60"}]})  # fmt: skip
+    run = plait.http.post(f"/api/v1/workflows/{wf['id']}/runs", json={}).json()
+    page = admin_page
+    page.goto(f"/runs/{run['id']}")
+    nap = page.locator("[data-testid=dag] [data-task=nap]")
+    expect(nap).to_have_attribute("data-status", "running")
+    expect(page.locator("[data-testid=log]")).to_contain_text("napping")
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".page-head .status")).to_have_text("cancelled")
+    expect(nap).to_have_attribute("data-status", "cancelled")
+    assert plait.http.get(f"/api/v1/runs/{run['id']}").json()["status"] == "cancelled"
+
+    page.get_by_role("button", name="Rerun").click()
+    expect(page).not_to_have_url(re.compile(rf"/runs/{run['id']}$"))
+    expect(page.locator("[data-testid=dag] [data-task=nap]")).to_have_attribute(
+        "data-status", "running"
+    )
+    rerun_id = int(page.url.rsplit("/", 1)[1])
+    assert plait.http.get(f"/api/v1/runs/{rerun_id}").json()["rerun_of"] == run["id"]
+    plait.http.post(f"/api/v1/runs/{rerun_id}/cancel").raise_for_status()
