@@ -89,3 +89,51 @@ def test_cancel_a_running_run_then_rerun_it(admin_page: Page, plait: Plait) -> N
     rerun_id = int(page.url.rsplit("/", 1)[1])
     assert plait.http.get(f"/api/v1/runs/{rerun_id}").json()["rerun_of"] == run["id"]
     plait.http.post(f"/api/v1/runs/{rerun_id}/cancel").raise_for_status()
+
+
+def test_the_runs_list_filters_by_workflow_and_status(admin_page: Page, plait: Plait) -> None:
+    ok = create_workflow(plait.http, {"name": "passes", "tasks": [
+        {"key": "t", "kind": "shell", "command": "true"}]})  # fmt: skip
+    bad = create_workflow(plait.http, {"name": "breaks", "tasks": [
+        {"key": "t", "kind": "shell", "command": "exit 3"}]})  # fmt: skip
+    started = [plait.http.post(f"/api/v1/workflows/{wf['id']}/runs", json={}).json()["id"]
+               for wf in (ok, bad, ok)]  # fmt: skip
+    page = admin_page
+    page.goto("/runs")
+    for run_id in started:  # each row turns to its final status as the events arrive
+        expect(page.locator(f"[data-run='{run_id}'] .status")).to_have_text(
+            re.compile("succeeded|failed")
+        )
+    page.get_by_label("Status").select_option("failed")
+    expect(page.locator("[data-testid=runs] tbody tr")).to_have_count(1)
+    expect(page.locator(f"[data-run='{started[1]}']")).to_be_visible()
+
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Workflow").fill("passes")
+    page.get_by_label("Workflow").press("Enter")
+    rows = page.locator("[data-testid=runs] tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"workflow=passes"))
+
+
+def test_clone_then_trigger_with_params_given_as_json(admin_page: Page, plait: Plait) -> None:
+    create_workflow(plait.http, {
+        "name": "original",
+        "params": {"tags": {"type": "array", "default": ["a"]}},
+        "tasks": [{"key": "t", "kind": "python",
+                   "code": "import plait\nprint('tags:', plait.params()['tags'])"}],
+    })  # fmt: skip
+    page = admin_page
+    page.goto("/workflows/original")
+    page.get_by_role("button", name="Clone").click()
+    page.fill("#clone-name", "copy-of-original")
+    page.get_by_role("dialog").get_by_role("button", name="Clone").click()
+    expect(page).to_have_url(re.compile(r"/workflows/copy-of-original$"))
+    expect(page.locator("h1")).to_have_text("copy-of-original")
+
+    page.get_by_role("button", name="Trigger").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Edit as JSON").click()
+    dialog.get_by_label("Params as JSON").fill('{"tags": ["x", "y"]}')
+    dialog.get_by_role("button", name="Start run").click()
+    expect(page.locator("[data-testid=log]")).to_contain_text("tags: ['x', 'y']")
