@@ -76,3 +76,16 @@ def test_every_bare_import_resolves_through_the_import_map() -> None:
     for module in modules:
         missing = assets.bare_imports(module.read_text(encoding="utf-8")) - known
         assert not missing, f"{module.relative_to(assets.STATIC)} imports {missing}"
+
+
+async def test_static_files_are_compressed_for_browsers_that_take_gzip(
+    client: httpx.AsyncClient,
+) -> None:
+    main = (assets.STATIC / "app" / "main.js").read_text(encoding="utf-8")
+    response = await client.get("/static/app/main.js", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert int(response.headers["content-length"]) < len(main.encode()) / 2
+    assert response.text == main  # httpx undoes the gzip
+    plain = await client.get("/static/app/main.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.text == main

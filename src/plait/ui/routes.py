@@ -8,13 +8,17 @@ modules are revalidated on each load, so an upgrade is seen without a hard reloa
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
+import os
 from functools import cache
+from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -70,17 +74,40 @@ for _path in (*PAGES, *DEEP_PAGES):
     router.add_api_route(_path, shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
 
 
+COMPRESSIBLE = (".js", ".mjs", ".css", ".svg", ".html", ".json")
+
+
+@cache
+def _gzipped(path: str, mtime: float) -> bytes:
+    """A static file, compressed once per version of it (the UI's files shrink to a quarter)."""
+    return gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0)
+
+
 class Static(StaticFiles):
-    """StaticFiles with the cache policy above."""
+    """StaticFiles with the cache policy above, gzip-compressed when the browser takes it."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
+        if response.status_code == 200 and isinstance(response, FileResponse):
+            response = _compressed(response, scope)
         immutable = path.startswith("vendor/") and response.status_code == 200
         response.headers["Cache-Control"] = (
             "public, max-age=31536000, immutable" if immutable else "no-cache"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def _compressed(response: FileResponse, scope: Scope) -> Response:
+    accepts = Headers(scope=scope).get("accept-encoding", "")
+    file = str(response.path)
+    if "gzip" not in accepts or not file.endswith(COMPRESSIBLE):
+        return response
+    body = _gzipped(file, os.stat(file).st_mtime)
+    dropped = ("content-length", "accept-ranges")  # ranges of the uncompressed file
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in dropped}
+    headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(body, headers=headers, media_type=response.media_type)
 
 
 def static_files() -> Static:

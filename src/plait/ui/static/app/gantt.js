@@ -1,32 +1,52 @@
 // The run's timeline: one row per task, one bar per attempt, from the attempts' start and end.
-import { html, duration } from "./ui.js";
+// While the run goes on, the time axis grows in steps (1, 2, 5 × 10ⁿ seconds), so most ticks of
+// the clock redraw only the bars still running; rows whose task did not change are skipped.
+import { useState } from "preact/hooks";
+import { html, duration, memo, useInterval } from "./ui.js";
 
 const ROW = 18;
 const LABEL = 150;
+const WIDTH = 900;
+const TICKS = [0, 0.25, 0.5, 0.75, 1];
 
-export function Gantt({ run, now }) {
+/** The smallest 1, 2 or 5 × 10ⁿ seconds (in ms) that holds `ms`. */
+function roomy(ms) {
+  const s = Math.max(ms / 1000, 1);
+  const p = 10 ** Math.floor(Math.log10(s));
+  return 1000 * p * ([1, 2, 5, 10].find((m) => m * p >= s));
+}
+
+const Row = memo(({ task, index, t0, span, now }) => {
+  const x = (ms) => LABEL + ((ms - t0) / span) * (WIDTH - LABEL - 10);
+  return html`<g data-task=${task.key}>
+    <text x="4" y=${index * ROW + 13}>${task.key.length > 20 ? task.key.slice(0, 19) + "…" : task.key}</text>
+    ${task.attempts.filter((a) => a.started_at).map((a) => {
+      const start = Date.parse(a.started_at);
+      const end = a.finished_at ? Date.parse(a.finished_at) : now;
+      return html`<rect class=${`bar s-${a.status}`} x=${x(start)} y=${index * ROW + 3} width=${Math.max(2, x(end) - x(start))} height=${ROW - 6}>
+        <title>${task.key} attempt ${a.attempt}: ${a.status}, ${duration((end - start) / 1000)}</title></rect>`;
+    })}
+  </g>`;
+});
+
+function running(task) { return task.attempts.some((a) => a.started_at && !a.finished_at); }
+
+export function Gantt({ run }) {
+  const [now, setNow] = useState(Date.now());
+  useInterval(() => setNow(Date.now()), run.finished_at ? null : 1000);
   const tasks = run.tasks.filter((t) => t.attempts.some((a) => a.started_at));
+  if (!tasks.length) return html`<p class="muted">Bars appear here as tasks start.</p>`;
   const t0 = Date.parse(run.started_at || run.created_at);
   const end = run.finished_at ? Date.parse(run.finished_at) : now;
-  const span = Math.max(1, end - t0);
-  const width = 900;
-  const x = (iso) => LABEL + ((Date.parse(iso) - t0) / span) * (width - LABEL - 10);
-  if (!tasks.length) return html`<p class="muted">Bars appear here as tasks start.</p>`;
-  const rows = tasks.map((t) => ({ t, first: Math.min(...t.attempts.filter((a) => a.started_at).map((a) => Date.parse(a.started_at))) }))
-    .sort((a, b) => a.first - b.first);
-  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const span = run.finished_at ? Math.max(1, end - t0) : roomy(end - t0);
+  const first = (t) => Math.min(...t.attempts.filter((a) => a.started_at).map((a) => Date.parse(a.started_at)));
+  const rows = tasks.map((t) => [first(t), t]).sort((a, b) => a[0] - b[0]).map(([, t]) => t);
+  const height = rows.length * ROW;
   return html`<div class="gantt" data-testid="gantt">
-    <svg width="100%" viewBox=${`0 0 ${width} ${rows.length * ROW + 24}`} preserveAspectRatio="xMinYMin meet" style=${`min-width:600px;height:${rows.length * ROW + 24}px`}>
-      ${ticks.map((f) => html`<g><line class="axis" x1=${LABEL + f * (width - LABEL - 10)} x2=${LABEL + f * (width - LABEL - 10)} y1="0" y2=${rows.length * ROW + 6} />
-        <text x=${LABEL + f * (width - LABEL - 10)} y=${rows.length * ROW + 20} text-anchor=${f === 1 ? "end" : f === 0 ? "start" : "middle"}>${duration((span * f) / 1000)}</text></g>`)}
-      ${rows.map(({ t }, i) => html`<g data-task=${t.key}>
-        <text x="4" y=${i * ROW + 13}>${t.key.length > 20 ? t.key.slice(0, 19) + "…" : t.key}</text>
-        ${t.attempts.filter((a) => a.started_at).map((a) => {
-          const x1 = x(a.started_at), x2 = a.finished_at ? x(a.finished_at) : x(new Date(end).toISOString());
-          return html`<rect class=${`bar s-${a.status}`} x=${x1} y=${i * ROW + 3} width=${Math.max(2, x2 - x1)} height=${ROW - 6}>
-            <title>${t.key} attempt ${a.attempt}: ${a.status}, ${duration(a.duration ?? (Date.parse(a.finished_at || new Date(end).toISOString()) - Date.parse(a.started_at)) / 1000)}</title></rect>`;
-        })}
-      </g>`)}
+    <svg width="100%" viewBox=${`0 0 ${WIDTH} ${height + 24}`} preserveAspectRatio="xMinYMin meet" style=${`min-width:600px;height:${height + 24}px`}>
+      ${TICKS.map((f) => html`<g><line class="axis" x1=${LABEL + f * (WIDTH - LABEL - 10)} x2=${LABEL + f * (WIDTH - LABEL - 10)} y1="0" y2=${height + 6} />
+        <text x=${LABEL + f * (WIDTH - LABEL - 10)} y=${height + 20} text-anchor=${f === 1 ? "end" : f === 0 ? "start" : "middle"}>${duration((span * f) / 1000)}</text></g>`)}
+      ${rows.map((t, i) => html`<${Row} key=${t.key} task=${t} index=${i} t0=${t0} span=${span} now=${running(t) ? now : 0} />`)}
     </svg>
   </div>`;
 }

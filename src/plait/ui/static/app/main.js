@@ -3,23 +3,43 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { getSession, onSession, onNetwork, logout } from "./api.js";
 import { onStatus } from "./live.js";
-import { html, Link, navigate, onRoute, Modal, Toasts } from "./ui.js";
-import { LoginPage } from "./pages/login.js";
-import { WorkflowsPage } from "./pages/workflows.js";
-import { WorkflowPage, NewWorkflowPage } from "./pages/workflow.js";
-import { RunsPage } from "./pages/runs.js";
-import { RunPage } from "./pages/run.js";
-import { SettingsPage } from "./pages/settings.js";
+import { html, Link, navigate, onRoute, Modal, Toasts, Spinner, ErrorBox } from "./ui.js";
 
+// Each page is loaded when first visited, so the workflows list does not wait for the code
+// editor, the graph layout and the charts that other pages use.
+const pages = {
+  login: () => import("./pages/login.js"),
+  workflows: () => import("./pages/workflows.js"),
+  workflow: () => import("./pages/workflow.js"),
+  runs: () => import("./pages/runs.js"),
+  run: () => import("./pages/run.js"),
+  settings: () => import("./pages/settings.js"),
+};
+
+// [path pattern, page module, its export, props from the match]
 const ROUTES = [
-  [/^\/login$/, () => html`<${LoginPage} />`],
-  [/^\/workflows$/, () => html`<${WorkflowsPage} />`],
-  [/^\/workflows\/new$/, () => html`<${NewWorkflowPage} />`],
-  [/^\/workflows\/([^/]+)$/, (m) => html`<${WorkflowPage} key=${m[1]} ref_=${decodeURIComponent(m[1])} />`],
-  [/^\/runs$/, () => html`<${RunsPage} />`],
-  [/^\/runs\/(\d+)$/, (m) => html`<${RunPage} key=${m[1]} id=${Number(m[1])} />`],
-  [/^\/settings$/, () => html`<${SettingsPage} />`],
+  [/^\/login$/, "login", "LoginPage", () => ({})],
+  [/^\/workflows$/, "workflows", "WorkflowsPage", () => ({})],
+  [/^\/workflows\/new$/, "workflow", "NewWorkflowPage", () => ({})],
+  [/^\/workflows\/([^/]+)$/, "workflow", "WorkflowPage", (m) => ({ key: m[1], ref_: decodeURIComponent(m[1]) })],
+  [/^\/runs$/, "runs", "RunsPage", () => ({})],
+  [/^\/runs\/(\d+)$/, "run", "RunPage", (m) => ({ key: m[1], id: Number(m[1]) })],
+  [/^\/settings$/, "settings", "SettingsPage", () => ({})],
 ];
+
+const loaded = {};
+function Page({ module, name, props }) {
+  const [, setReady] = useState(0);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (loaded[module]) return;
+    pages[module]().then((m) => { loaded[module] = m; setReady((n) => n + 1); },
+      () => setError({ title: "This page could not be loaded.", message: "Is the server reachable? Reload to try again." }));
+  }, [module]);
+  if (error) return html`<div class="page"><${ErrorBox} error=${error} /></div>`;
+  const View = loaded[module]?.[name];
+  return View ? html`<${View} ...${props} />` : html`<${Spinner} />`;
+}
 
 export const SHORTCUTS = [
   ["/", "Search"],
@@ -126,8 +146,8 @@ function App() {
   useShortcuts(setHelp);
 
   const path = redirect(session);
-  const match = ROUTES.map(([re, view]) => [path.match(re), view]).find(([m]) => m);
-  const page = match ? match[1](match[0]) : html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/workflows">Go to workflows</${Link}>.</p></div>`;
+  const route = ROUTES.map(([re, ...rest]) => [path.match(re), ...rest]).find(([m]) => m);
+  const page = route ? html`<${Page} module=${route[1]} name=${route[2]} props=${route[3](route[0])} key=${route[1]} />` : html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/workflows">Go to workflows</${Link}>.</p></div>`;
   return html`
     ${session ? html`<${TopBar} user=${session.user} onHelp=${() => setHelp(true)} />` : null}
     <${Banners} />

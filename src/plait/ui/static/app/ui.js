@@ -1,5 +1,5 @@
 // Shared pieces: the html tag, navigation, formatting, and small components.
-import { h } from "preact";
+import { h, Component } from "preact";
 import { useEffect, useRef, useState, useCallback } from "preact/hooks";
 import htm from "htm";
 import { getSession } from "./api.js";
@@ -158,4 +158,29 @@ export function Pager({ page, next, setCursors, labels = ["← Previous", "Next 
     <button disabled=${page === 0} onClick=${() => setCursors((c) => c.slice(0, -1))}>${labels[0]}</button>
     <button disabled=${!next} onClick=${() => setCursors((c) => [...c, next])}>${labels[1]}</button>
   </div>`;
+}
+
+/** A component that re-renders only when a prop changes (shallow), like React.memo: Preact's
+ *  own lives in preact/compat, which this app does not load. */
+export function memo(render) {
+  return class Memo extends Component {
+    shouldComponentUpdate(next) {
+      for (const k in next) if (next[k] !== this.props[k]) return true;
+      for (const k in this.props) if (!(k in next)) return true;
+      return false;
+    }
+    render(props) { return render(props); }
+  };
+}
+
+/** `value`, but changing at most once every `ms` (the latest value wins). */
+export function useThrottled(value, ms) {
+  const [current, setCurrent] = useState(value);
+  const last = useRef(0);
+  useEffect(() => {
+    const wait = Math.max(0, last.current + ms - Date.now());
+    const id = setTimeout(() => { last.current = Date.now(); setCurrent(value); }, wait);
+    return () => clearTimeout(id);
+  }, [value]);
+  return current;
 }

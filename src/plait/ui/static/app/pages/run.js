@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, freshToken } from "../api.js";
 import { subscribe } from "../live.js";
-import { html, Link, Time, Status, ErrorBox, Spinner, canEdit, title, navigate, toast, duration, useInterval, useLoad, stamp } from "../ui.js";
+import { html, Link, Time, Status, ErrorBox, Spinner, canEdit, title, navigate, toast, duration, useInterval, useLoad, useThrottled, memo, stamp } from "../ui.js";
 import { Dag } from "../dag.js";
 import { Gantt } from "../gantt.js";
 import { MetricChart } from "../chart.js";
@@ -86,8 +86,6 @@ function useLiveRun(id) {
 export function RunPage({ id }) {
   const { run, metrics, error, reload } = useLiveRun(id);
   const [selected, setSelected] = useState(() => new URLSearchParams(location.search).get("task"));
-  const [now, setNow] = useState(Date.now());
-  useInterval(() => setNow(Date.now()), run && !FINISHED.has(run.status) ? 1000 : null);
   title(run ? `Run ${id} · ${run.workflow}` : `Run ${id}`);
   useEffect(() => {
     if (run && !selected && run.tasks.length) setSelected((run.tasks.find((t) => t.status === "running") || run.tasks[0]).key);
@@ -103,13 +101,13 @@ export function RunPage({ id }) {
     <div class="crumbs"><${Link} href="/runs">Runs</${Link}> / <${Link} href=${`/workflows/${enc(run.workflow)}`}>${run.workflow}</${Link}> /</div>
     <div class="page-head">
       <h1>Run #${run.id}</h1><${Status} status=${run.status} />
-      <small>${run.trigger}${run.triggered_by ? ` by ${run.triggered_by}` : ""} · v${run.workflow_version} · ${duration(run.started_at ? (run.finished_at ? Date.parse(run.finished_at) : now) / 1000 - Date.parse(run.started_at) / 1000 : null)}</small>
+      <small>${run.trigger}${run.triggered_by ? ` by ${run.triggered_by}` : ""} · v${run.workflow_version} · <${Elapsed} from=${run.started_at} to=${run.finished_at} /></small>
       <${Actions} run=${run} onChange=${reload} />
     </div>
     <div class="grid">
       <div>
         <div class="card"><h2>Graph</h2><${Dag} tasks=${run.tasks} statuses=${statuses} selected=${selected} onSelect=${select} /></div>
-        <div class="card"><h2>Timeline</h2><${Gantt} run=${run} now=${now} /></div>
+        <div class="card"><h2>Timeline</h2><${Gantt} run=${run} /></div>
         <${Metrics} metrics=${metrics} />
         <${Artifacts} run=${run} />
       </div>
@@ -120,6 +118,14 @@ export function RunPage({ id }) {
       </div>
     </div>
   </div>`;
+}
+
+/** Time since `from`, ticking each second until `to` is known (only this redraws). */
+function Elapsed({ from, to }) {
+  const [now, setNow] = useState(Date.now());
+  useInterval(() => setNow(Date.now()), from && !to ? 1000 : null);
+  if (!from) return html`<span>not started</span>`;
+  return html`<span>${duration(((to ? Date.parse(to) : now) - Date.parse(from)) / 1000)}</span>`;
 }
 
 function Actions({ run, onChange }) {
@@ -200,7 +206,8 @@ async function stream(url, signal, onEvent) {
   }
 }
 
-function Metrics({ metrics }) {
+// Memoised: its charts redraw when a metric arrives, not on every task event.
+const Metrics = memo(({ metrics }) => {
   const byKey = {};
   for (const m of metrics || []) (byKey[m.key] ||= []).push(m);
   const keys = Object.keys(byKey).sort();
@@ -208,11 +215,13 @@ function Metrics({ metrics }) {
     ${keys.length ? html`<div data-testid="metrics">${keys.map((k) => html`<${MetricChart} key=${k} name=${k} points=${byKey[k]} />`)}</div>`
       : html`<p class="muted">None logged. Tasks log them with <code>plait.log_metric("loss", 0.3, step=1)</code>.</p>`}
   </div>`;
-}
+});
 
 function Artifacts({ run }) {
-  const finishedCount = run.tasks.filter((t) => FINISHED.has(t.status)).length;
-  const list = useLoad(() => api(`/api/v1/runs/${run.id}/artifacts`), [run.id, finishedCount]);
+  // Tasks log artifacts as they go, and no event says so: look again as tasks end, at most
+  // every two seconds (a 500-task run ends hundreds of tasks a second), and at the run's end.
+  const ended = useThrottled(run.tasks.filter((t) => FINISHED.has(t.status)).length, 2000);
+  const list = useLoad(() => api(`/api/v1/runs/${run.id}/artifacts`), [run.id, ended, run.finished_at]);
   const download = async (a) => {
     try {
       const res = await api(`/api/v1/runs/${run.id}/artifacts/${a.id}`, { raw: true });
