@@ -173,11 +173,9 @@ class LocalExecutor:
         for timer in proc.timers:
             timer.cancel()
         self._signal(proc, signal.SIGKILL)  # whatever the task left running in its group
-        error = proc.error
         for event in [*self._drain(proc), *self._log_batch(proc)]:
-            if event.get("type") == "error":
-                error = str(event.get("message"))
             self._emit(event)
+        error = proc.error
         if exit_code != 0 and (error is None or proc.reason in ("timeout", "cancelled")):
             error = _describe_exit(exit_code, proc)
         self._emit({"type": "exited", "attempt_id": attempt_id, "exit_code": exit_code,
@@ -199,6 +197,9 @@ class LocalExecutor:
                 event = json.loads(line)
                 if isinstance(event, dict):
                     events.append({**event, "attempt_id": proc.job.attempt_id})
+                    if event.get("type") == "error":
+                        # Kept on the attempt: a heartbeat may drain it before the exit does.
+                        proc.error = str(event.get("message"))
         return events
 
     def _log_batch(self, proc: _Proc) -> list[Event]:
