@@ -73,19 +73,24 @@ def test_dark_mode_follows_the_system_and_the_toggle_sticks(admin_page: Page, pl
 
 
 def test_an_unreachable_server_is_said_plainly(admin_page: Page, plait: Plait) -> None:
+    create_workflow(plait.http, {"name": "reachable", "tasks": []})
     page = admin_page
     page.goto("/workflows")
-    expect(page.locator("h1")).to_have_text("Workflows")
+    expect(page.locator("[data-workflow=reachable]")).to_be_visible()  # the list has loaded
 
     def refuse(route: Route) -> None:
         route.abort("connectionrefused")
 
     page.route("**/api/**", refuse)
-    page.locator("[data-search]").fill("anything")
-    expect(page.get_by_role("alert").first).to_contain_text("Cannot reach the Plait server")
+    page.locator("[data-search]").fill("reach")
+    banner = page.locator(".banner")
+    expect(banner).to_contain_text("Cannot reach the Plait server")
+    expect(page.locator(".error-box")).to_contain_text("Server unreachable")
+
     page.unroute("**/api/**")
-    page.locator("[data-search]").fill("")
+    page.get_by_role("button", name="Try again").click()
     expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("[data-workflow=reachable]")).to_be_visible()
 
 
 def test_an_expired_access_token_is_refreshed_without_a_new_login(
