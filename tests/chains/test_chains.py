@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from plait.orchestration import chains
 from tests.chains.helpers import chained, create, downstream, feed, finished
 from tests.conftest import Account
+from tests.notifications.test_worker import until
 from tests.orchestration.test_engine import py, task, wait
 
 Accounts = dict[str, Account]
@@ -170,10 +171,18 @@ async def test_a_missing_output_skips_the_trigger_with_an_audit_event(
     run = await client.post("/api/v1/workflows/prepare/runs", json={}, headers=editor.headers)
     done = await finished(app, client, editor, run.json()["id"])
     assert done["status"] == "succeeded"
-    assert await chained(client, editor, "train", done["id"]) == []
-    audit = await client.get("/api/v1/audit?action=chain.skipped",
-                             headers=accounts["admin"].headers)  # fmt: skip
-    [event] = audit.json()["items"]
+
+    found: list[dict[str, Any]] = []
+
+    async def skipped() -> bool:
+        audit = await client.get("/api/v1/audit?action=chain.skipped",
+                                 headers=accounts["admin"].headers)  # fmt: skip
+        found[:] = audit.json()["items"]
+        return bool(found)
+
+    await until(skipped)  # the run's end reaches the chain handler just after it reads as ended
+    [event] = found
+    assert await chained(client, editor, "train", done["id"]) == []  # the handler has run
     assert event["summary"]["upstream_run_id"] == done["id"]
     assert "no output 'nothing'" in event["summary"]["reason"]
 
