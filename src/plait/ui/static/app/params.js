@@ -1,7 +1,7 @@
 // Run parameters: the trigger form generated from a workflow's params schema (with a JSON
 // fallback), and the editor of the schema itself.
 import { useState } from "preact/hooks";
-import { html, FieldError } from "./ui.js";
+import { html, Field, FieldError } from "./ui.js";
 
 export const TYPES = ["string", "integer", "number", "boolean", "array", "object"];
 
@@ -65,17 +65,14 @@ export function ParamsForm({ schema, value, onChange, errors = {} }) {
       : names.length === 0 ? html`<p class="muted">This workflow takes no parameters.</p>`
       : names.map((name) => {
           const spec = schema[name];
-          const msgs = errors[`params.${name}`];
-          return html`<div class=${`field ${msgs ? "invalid" : ""}`}>
-            <label for=${`param-${name}`}>${name}${spec.required ? " *" : ""} <small>${spec.type}</small></label>
+          const label = html`${name}${spec.required ? " *" : ""} <small>${spec.type}</small>`;
+          return html`<${Field} id=${`param-${name}`} name=${`params.${name}`} label=${label} fe=${errors}
+              hint=${spec.type !== "boolean" ? spec.description : null}>
             <${Input} name=${name} spec=${spec} value=${value[name]} onChange=${(v) => {
               const next = { ...value };
               if (v === undefined) delete next[name]; else next[name] = v;
               onChange(next);
-            }} />
-            ${spec.description && spec.type !== "boolean" ? html`<small>${spec.description}</small>` : null}
-            <${FieldError} messages=${msgs} />
-          </div>`;
+            }} /></${Field}>`;
         })}
     ${!raw ? html`<${FieldError} messages=${errors["params"]} />` : null}
   </div>`;

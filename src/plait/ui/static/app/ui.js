@@ -139,6 +139,30 @@ export function FieldError({ messages }) {
   return html`<div class="field-error" role="alert">${messages.join("; ")}</div>`;
 }
 
+// Pydantic's pattern messages quote a regular expression nobody should have to read.
+const humane = (m) => (m.startsWith("String should match pattern") ? "is not in the expected form" : m);
+
+/** Messages for `key` and anything under it in `fe` (from fieldErrors): "config.to.1" shows
+ *  under "config.to" as "#2: …". */
+export function under(fe, key) {
+  return Object.entries(fe).filter(([k]) => k === key || k.startsWith(`${key}.`)).flatMap(([k, messages]) => {
+    const rest = k.slice(key.length + 1);
+    const where = rest === "" ? "" : /^\d+$/.test(rest) ? `#${Number(rest) + 1}: ` : `${rest}: `;
+    return messages.map((m) => where + humane(m));
+  });
+}
+
+/** A labelled input with the API's messages for field `name` (default: `id`) beside it. */
+export function Field({ id, label, name, fe = {}, hint, children }) {
+  const messages = under(fe, name || id);
+  return html`<div class=${messages.length ? "field invalid" : "field"}>
+    ${label ? html`<label for=${id}>${label}</label>` : null}
+    ${children}
+    ${hint ? html`<small>${hint}</small>` : null}
+    <${FieldError} messages=${messages} />
+  </div>`;
+}
+
 export function useInterval(fn, ms) {
   const saved = useRef(fn);
   saved.current = fn;

@@ -1,6 +1,6 @@
 // Every run, newest first: filters kept in the URL, keyset pages (the API's cursors), and
 // live updates from the WebSocket so a running run's row changes without a reload.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
 import { html, Pager, Link, Time, Status, duration, useLoad, ErrorBox, Empty, Spinner, canEdit, title } from "../ui.js";
@@ -29,12 +29,8 @@ export function RunsPage() {
   const page = cursors.length - 1;
   title("Runs");
 
-  const known = useRef(new Set()); // workflow names seen to exist
-  const list = useLoad(async () => {
-    if (!(await exists(filters.workflow, known.current))) return { items: [], next_cursor: null, unknown: true };
-    return api(`/api/v1/runs${q({ limit: PAGE, cursor: cursors[page], workflow: filters.workflow, status: filters.status,
-                                  trigger: filters.trigger, created_after: createdAfter(filters.range) })}`);
-  }, [filters, cursors]);
+  const list = useLoad(() => api(`/api/v1/runs${q({ limit: PAGE, cursor: cursors[page], workflow: filters.workflow, status: filters.status,
+                                  trigger: filters.trigger, created_after: createdAfter(filters.range) })}`), [filters, cursors]);
 
   // The workflow filter is an exact name or id, so wait until typing pauses before asking.
   useEffect(() => {
@@ -57,8 +53,8 @@ export function RunsPage() {
   const clear = () => { setText(""); change({ workflow: "", status: "", trigger: "", range: "" }); };
   const items = list.data?.items || [];
   const filtered = filters.workflow || filters.status || filters.trigger || filters.range;
-  // An unknown workflow (a 404 for an id) is an empty result with a hint, not an error.
-  const noSuchWorkflow = filters.workflow && (list.data?.unknown || list.error?.status === 404);
+  // An unknown workflow (the API's 404) is an empty result with a hint, not an error.
+  const noSuchWorkflow = filters.workflow && list.error?.status === 404;
 
   return html`<div class="page">
     <div class="page-head"><h1>Runs</h1></div>
@@ -120,17 +116,6 @@ function Row({ r }) {
     <td><${Time} iso=${r.created_at} /></td>
     <td>${duration(r.duration)}</td>
   </tr>`;
-}
-
-// The runs API answers an unknown workflow with a 404, which the browser logs as an error:
-// look a name up among the workflows first. Only a hit is remembered: the workflow may be
-// created later. Ids go straight through (a missing one is the rare 404 case).
-async function exists(name, known) {
-  if (!name || /^\d+$/.test(name) || known.has(name)) return true;
-  const page = await api(`/api/v1/workflows${q({ q: name, limit: 500 })}`);
-  const found = page.items.some((w) => w.name === name) || page.next_cursor !== null;
-  if (found) known.add(name);
-  return found;
 }
 
 // Suggestions for the workflow box: names containing what was typed (a hint only, so a

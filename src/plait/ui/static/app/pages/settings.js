@@ -2,7 +2,7 @@
 // channels and rules. The tab lives in ?tab= so a link can open the right one.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, q, getSession, login, updateUser } from "../api.js";
-import { html, Pager, Link, Time, useLoad, ErrorBox, Empty, Spinner, Modal, toast, fieldErrors, FieldError, canEdit, isAdmin, title } from "../ui.js";
+import { html, Pager, Link, Time, useLoad, ErrorBox, Empty, Spinner, Modal, toast, fieldErrors, FieldError, Field, under, canEdit, isAdmin, title } from "../ui.js";
 
 const TABS = [
   ["profile", "Profile"],
@@ -33,18 +33,6 @@ export function SettingsPage() {
 
 // --- forms: API errors go beside their field; whatever no field shows goes in an ErrorBox ---
 
-/** Messages for `key` and anything under it: "config.to.1" shows under "config.to" as "#2: …". */
-function under(fe, key) {
-  return Object.entries(fe).filter(([k]) => k === key || k.startsWith(`${key}.`)).flatMap(([k, messages]) => {
-    const rest = k.slice(key.length + 1);
-    const where = rest === "" ? "" : /^\d+$/.test(rest) ? `#${Number(rest) + 1}: ` : `${rest}: `;
-    return messages.map((m) => where + humane(m));
-  });
-}
-
-// Pydantic's pattern messages quote a regular expression nobody should have to read.
-const humane = (m) => (m.startsWith("String should match pattern") ? "is not in the expected form" : m);
-
 /** The part of `error` that no field in `keys` shows (null when nothing is left to say). */
 function leftover(error, keys) {
   if (!error) return null;
@@ -67,15 +55,6 @@ function useForm(submit) {
   return { error, busy, onSubmit, fe: fieldErrors(error, []) };
 }
 
-function Field({ id, label, name, fe, hint, children }) {
-  const messages = under(fe, name || id);
-  return html`<div class=${messages.length ? "field invalid" : "field"}>
-    <label for=${id}>${label}</label>
-    ${children}
-    ${hint ? html`<small>${hint}</small>` : null}
-    <${FieldError} messages=${messages} />
-  </div>`;
-}
 
 // A client-side check reported like the API's own, so it lands beside its field.
 const invalid = (field, message) => Object.assign(new Error(message), { title: "Check the form", errors: [{ field, loc: [field], message }] });

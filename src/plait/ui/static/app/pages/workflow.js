@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { dump } from "js-yaml";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
-import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, FieldError, stamp } from "../ui.js";
+import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, Field, stamp } from "../ui.js";
 import { Dag } from "../dag.js";
 import { Diff } from "../editor.js";
 import { ParamsForm, defaults } from "../params.js";
@@ -174,8 +174,8 @@ function CloneDialog({ w, onClose }) {
   return html`<${Modal} title=${`Clone ${w.name}`} onClose=${onClose}>
     <form onSubmit=${submit}>
       <p class="muted">A new workflow with the same definition, starting at version 1, paused state and history not copied.</p>
-      <div class=${`field ${errors.name ? "invalid" : ""}`}><label for="clone-name">New name</label>
-        <input id="clone-name" value=${name} onInput=${(e) => setName(e.target.value)} autofocus /><${FieldError} messages=${errors.name} /></div>
+      <${Field} id="clone-name" name="name" label="New name" fe=${errors}>
+        <input id="clone-name" value=${name} onInput=${(e) => setName(e.target.value)} autofocus /></${Field}>
       ${error && !error.errors?.length ? html`<${ErrorBox} error=${error} />` : null}
       <footer><button type="button" onClick=${onClose}>Cancel</button><button class="primary" type="submit">Clone</button></footer>
     </form>

@@ -4,7 +4,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { dump, load } from "js-yaml";
 import { api } from "../api.js";
-import { html, ErrorBox, FieldError, fieldErrors, toast } from "../ui.js";
+import { html, ErrorBox, Field, fieldErrors, toast } from "../ui.js";
 import { CodeEditor } from "../editor.js";
 import { Dag } from "../dag.js";
 import { ParamsEditor } from "../params.js";
@@ -42,53 +42,43 @@ export function fromDraft(d) {
   return spec;
 }
 
-/** Param errors come keyed by param name in the API's loc; the rows are by index. */
-function paramErrors(error) {
-  return fieldErrors(error, []);
-}
-
 function TaskCard({ task, index, all, onChange, onRemove, errors }) {
   const others = all.filter((k) => k && k !== task.key);
   const body = BODY[task.kind];
-  const depErrors = Object.entries(errors).filter(([k]) => k.startsWith("depends_on")).flatMap(([, v]) => v);
+  const id = `task-${index}`;
   const num = (v) => (v === "" ? undefined : Number(v));
   return html`<section class="task-editor" data-task-index=${index} data-task-key=${task.key}>
     <header><b>Task ${index + 1}</b><span class="spacer" style="flex:1"></span>
       <button type="button" class="danger" onClick=${onRemove}>Remove</button></header>
     <div class="row">
-      <div class=${`field ${errors.key ? "invalid" : ""}`}><label>Key</label>
-        <input aria-label="Task key" value=${task.key} placeholder="train" onInput=${(e) => onChange({ key: e.target.value })} />
-        <${FieldError} messages=${errors.key} /></div>
-      <div class="field"><label>Kind</label>
-        <select aria-label="Task kind" value=${task.kind} onChange=${(e) => {
+      <${Field} id=${`${id}-key`} name="key" label="Key" fe=${errors}>
+        <input id=${`${id}-key`} aria-label="Task key" value=${task.key} placeholder="train" onInput=${(e) => onChange({ key: e.target.value })} /></${Field}>
+      <${Field} id=${`${id}-kind`} name="kind" label="Kind" fe=${errors}>
+        <select id=${`${id}-kind`} aria-label="Task kind" value=${task.kind} onChange=${(e) => {
           const kind = e.target.value;
           onChange({ kind, [BODY[kind]]: task[BODY[kind]] || STARTER[kind] });
-        }}><option value="python">Python</option><option value="shell">Shell</option><option value="callable">Callable</option></select></div>
-      <div class=${`field ${errors.retries ? "invalid" : ""}`}><label>Retries</label>
-        <input aria-label="Retries" type="number" min="0" max="100" value=${task.retries ?? 0} onInput=${(e) => onChange({ retries: num(e.target.value) })} />
-        <${FieldError} messages=${errors.retries} /></div>
-      <div class=${`field ${errors.timeout ? "invalid" : ""}`}><label>Timeout (s)</label>
-        <input aria-label="Timeout" type="number" min="0" step="any" placeholder="none" value=${task.timeout ?? ""} onInput=${(e) => onChange({ timeout: num(e.target.value) })} />
-        <${FieldError} messages=${errors.timeout} /></div>
+        }}><option value="python">Python</option><option value="shell">Shell</option><option value="callable">Callable</option></select></${Field}>
+      <${Field} id=${`${id}-retries`} name="retries" label="Retries" fe=${errors}>
+        <input id=${`${id}-retries`} aria-label="Retries" type="number" min="0" max="100" value=${task.retries ?? 0} onInput=${(e) => onChange({ retries: num(e.target.value) })} /></${Field}>
+      <${Field} id=${`${id}-timeout`} name="timeout" label="Timeout (s)" fe=${errors}>
+        <input id=${`${id}-timeout`} aria-label="Timeout" type="number" min="0" step="any" placeholder="none" value=${task.timeout ?? ""} onInput=${(e) => onChange({ timeout: num(e.target.value) })} /></${Field}>
     </div>
-    <div class=${`field ${errors[body] ? "invalid" : ""}`}><label>${{ code: "Python code", command: "Shell command", callable: "module:function" }[body]}</label>
+    <${Field} id=${`${id}-${body}`} name=${body} label=${{ code: "Python code", command: "Shell command", callable: "module:function" }[body]} fe=${errors}>
       ${task.kind === "callable"
-        ? html`<input aria-label="Callable" value=${task.callable || ""} onInput=${(e) => onChange({ callable: e.target.value })} />`
-        : html`<${CodeEditor} value=${task[body] || ""} language=${task.kind === "python" ? "python" : "shell"} label=${`Code of ${task.key || "task"}`} onChange=${(text) => onChange({ [body]: text })} />`}
-      <${FieldError} messages=${errors[body]} /></div>
-    <div class=${`field ${depErrors.length ? "invalid" : ""}`}><label>Depends on</label>
+        ? html`<input id=${`${id}-${body}`} aria-label="Callable" value=${task.callable || ""} onInput=${(e) => onChange({ callable: e.target.value })} />`
+        : html`<${CodeEditor} id=${`${id}-${body}`} value=${task[body] || ""} language=${task.kind === "python" ? "python" : "shell"} label=${`Code of ${task.key || "task"}`} onChange=${(text) => onChange({ [body]: text })} />`}</${Field}>
+    <${Field} name="depends_on" label="Depends on" fe=${errors}>
       <div class="deps" role="group" aria-label=${`Dependencies of ${task.key}`}>
         ${others.length === 0 ? html`<small>No other tasks yet.</small>` : others.map((k) => html`<label>
           <input type="checkbox" name="depends_on" value=${k} checked=${task.depends_on.includes(k)}
             onChange=${(e) => onChange({ depends_on: e.target.checked ? [...task.depends_on, k] : task.depends_on.filter((d) => d !== k) })} />${k}</label>`)}
         ${task.depends_on.filter((d) => !others.includes(d)).map((d) => html`<label title="no such task"><input type="checkbox" checked onChange=${() => onChange({ depends_on: task.depends_on.filter((x) => x !== d) })} /><s>${d}</s></label>`)}
-      </div>
-      <${FieldError} messages=${depErrors} /></div>
+      </div></${Field}>
   </section>`;
 }
 
-function Settings({ draft, set, errors, isNew }) {
-  const f = (name, label, input) => html`<div class=${`field ${errors[name] ? "invalid" : ""}`}><label for=${`wf-${name}`}>${label}</label>${input}<${FieldError} messages=${errors[name]} /></div>`;
+function Settings({ draft, set, errors }) {
+  const f = (name, label, input) => html`<${Field} id=${`wf-${name}`} name=${name} label=${label} fe=${errors}>${input}</${Field}>`;
   return html`<div class="card"><h2>Workflow</h2>
     <div class="row">
       ${f("name", "Name", html`<input id="wf-name" value=${draft.name} placeholder="nightly-train" onInput=${(e) => set({ name: e.target.value })} />`)}
@@ -169,9 +159,9 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
     </div>
     <${ErrorBox} error=${generalErrors} />
     ${mode === "yaml" ? html`<${YamlEditor} text=${yamlText} setText=${setYamlText} />` : html`
-      <${Settings} draft=${draft} set=${set} errors=${errors} isNew=${isNew} />
+      <${Settings} draft=${draft} set=${set} errors=${errors} />
       <div class="card"><h2>Parameters</h2>
-        <${ParamsEditor} rows=${draft.params} onChange=${(params) => set({ params })} errors=${paramErrors(error)} /></div>
+        <${ParamsEditor} rows=${draft.params} onChange=${(params) => set({ params })} errors=${errors} /></div>
       <div class="grid">
         <div>
           <h2>Tasks</h2>
