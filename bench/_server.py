@@ -8,18 +8,62 @@ free port, and is always stopped.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 READY_SECONDS = 60
+
+
+T = TypeVar("T")
+
+
+def print_header(machine: str) -> float:
+    """What the figures depend on: the command, the machine, its load; returns the start."""
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"machine: {os.cpu_count()} CPUs, {machine}")
+    # Taken before the script loads the machine itself: other work (a test suite) on 2 CPUs
+    # lowers every figure, and this is the only trace of it in the output.
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}", flush=True)
+    return time.monotonic()
+
+
+def print_footer(started: float) -> None:
+    print(
+        f"\nwhole script: {time.monotonic() - started:.0f} s; "
+        f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}"
+    )
+
+
+def guarded(
+    work: Callable[[], T],
+    failed: tuple[type[Exception], ...] = (),
+    broken: tuple[type[Exception], ...] = (),
+) -> T | int:
+    """`work()`, or the exit code when it stops early, having said why: 1 a measured run
+    failed (`failed`), 2 the benchmark could not measure (`BenchError`, `broken`), 130
+    interrupted. The server and temporary data are cleaned up by `work`'s own context."""
+    unable: tuple[type[Exception], ...] = (BenchError, *broken)
+    try:
+        return work()
+    except failed as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return 1
+    except unable as exc:
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted (server stopped, temporary data removed)", file=sys.stderr)
+        return 130
 
 
 class BenchError(Exception):

@@ -38,7 +38,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from _server import BenchError, login, running_server
+from _server import BenchError, guarded, login, print_footer, print_header, running_server
 from plait.auth.passwords import hash_password
 from plait.db import migrate
 from plait.db.engine import Database
@@ -420,25 +420,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk not found; install it (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
-    started = time.monotonic()
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(
-        f"machine: {os.cpu_count()} CPUs, shared by the server (one uvicorn process) and wrk "
-        "on loopback: compare figures with each other, not with a real deployment"
+    started = print_header(
+        "shared by the server (one uvicorn process) and wrk on loopback: compare figures "
+        "with each other, not with a real deployment"
     )
-    # Taken before this script loads the machine itself: other work (a test suite, a build)
-    # on 2 CPUs lowers every figure, and this is the only trace of it in the output.
-    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
-    try:
-        results = {name: bench_database(name, opts) for name in opts.databases}
-    except BenchError as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (server stopped, temporary data removed)", file=sys.stderr)
-        return 130
+    results = guarded(lambda: {name: bench_database(name, opts) for name in opts.databases})
+    if isinstance(results, int):
+        return results
     print_table(results, opts)
-    print(f"\nwhole script: {time.monotonic() - started:.0f} s")
+    print_footer(started)
     failed = [r for runs in results.values() for r in runs if r.non_2xx or r.socket_errors]
     if failed:
         print(f"FAILED: {len(failed)} run(s) had failed requests", file=sys.stderr)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shlex
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from _server import BenchError, Server, login, running_server
+from _server import BenchError, Server, guarded, login, print_footer, print_header, running_server
 
 RUN_TIMEOUT_SECONDS = 30  # a run still going after this is a failure, not a figure
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
@@ -485,33 +484,18 @@ def _run_scenarios(server: Server, password: str, opts: Options) -> dict[str, li
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    started = time.monotonic()
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"machine: {os.cpu_count()} CPUs, shared by the server, its tasks and this client")
-    # The only trace in the output of other work (a test suite) slowing every figure down.
-    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
+    started = print_header("shared by the server, its tasks and this client")
     fork_ms, spawn_ms = fork_floor(), spawn_floor()
     print(f"floor measured (this process: {rss_mb():.0f} MB resident)", flush=True)
-    try:
-        all_results = run_all(opts)
-    except RunTimeout as exc:
-        print(f"\nFAILED: {exc}", file=sys.stderr)
-        return 1
-    except BenchError as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (server stopped, temporary data removed)", file=sys.stderr)
-        return 130
+    all_results = guarded(lambda: run_all(opts), failed=(RunTimeout,))
+    if isinstance(all_results, int):
+        return all_results
     measured = {name: runs[1:] for name, runs in all_results.items()}
     print_table(measured, opts)
     print_cpu(measured)
     print_floor(fork_ms, spawn_ms)
     print_phases(measured)
-    print(
-        f"\nwhole script: {time.monotonic() - started:.0f} s; "
-        f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}"
-    )
+    print_footer(started)
     failed = [r for runs in all_results.values() for r in runs if r.status != "succeeded"]
     if failed:
         print(f"FAILED: {len(failed)} run(s) did not succeed", file=sys.stderr)

@@ -53,7 +53,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from _server import BenchError, Server, login, running_server
+from _server import BenchError, Server, guarded, login, print_footer, print_header, running_server
 from list_workflows import seed, server_settings, sqlite_target
 from plait.settings import Settings
 from runs import FINISHED, Api
@@ -833,30 +833,14 @@ def cpu_model() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    started = time.monotonic()
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(
-        f"machine: {os.cpu_count()} CPUs ({cpu_model()}), shared by the server, its tasks, "
-        "Chromium and this script"
+    started = print_header(
+        f"({cpu_model()}), shared by the server, its tasks, Chromium and this script"
     )
-    # The only trace in the output of other work (a test suite) slowing every figure down.
-    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
-    try:
-        report = run_all(opts)
-    except RunFailed as exc:
-        print(f"\nFAILED: {exc}", file=sys.stderr)
-        return 1
-    except (BenchError, PlaywrightError) as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (server stopped, temporary data removed)", file=sys.stderr)
-        return 130
+    report = guarded(lambda: run_all(opts), failed=(RunFailed,), broken=(PlaywrightError,))
+    if isinstance(report, int):
+        return report
     print_report(report, opts)
-    print(
-        f"\nwhole script: {time.monotonic() - started:.0f} s; "
-        f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}"
-    )
+    print_footer(started)
     return 0
 
 

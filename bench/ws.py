@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import resource
 import secrets
-import shlex
 import signal
 import statistics
 import sys
@@ -50,7 +49,7 @@ import httpx
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
-from _server import BenchError, Server, login, running_server
+from _server import BenchError, Server, guarded, login, print_footer, print_header, running_server
 
 WORKFLOW = "bench-ws"
 TASKS = 3  # a chain of no-op Python tasks
@@ -671,28 +670,17 @@ def run_all(opts: Options) -> list[Rep]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    started = time.monotonic()
     nofile = raise_open_files(opts.clients + 1024)  # the server inherits it
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(
-        f"machine: {os.cpu_count()} CPUs, shared by the server, its tasks and {opts.procs} client "
-        f"processes; open files limit {nofile}"
+    started = print_header(
+        f"shared by the server, its tasks and {opts.procs} client processes; "
+        f"open files limit {nofile}"
     )
-    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}", flush=True)
-    try:
-        reps = run_all(opts)
-    except BenchError as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (server stopped, temporary data removed)", file=sys.stderr)
-        return 130
+    reps = guarded(lambda: run_all(opts))
+    if isinstance(reps, int):
+        return reps
     print_table(reps, opts)
     print_notes(opts)
-    print(
-        f"\nwhole script: {time.monotonic() - started:.0f} s; "
-        f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}"
-    )
+    print_footer(started)
     if failed := [i for i, r in enumerate(reps, 1) if r.problems]:
         print(f"FAILED: problems in repetition(s) {failed}", file=sys.stderr)
         return 1
