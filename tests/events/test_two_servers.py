@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from tests.cli.conftest import http_login, serve
-from tests.conftest import DATABASES, SECRET, new_pg_database
+from tests.conftest import SECRET, new_pg_database
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "two-servers-admin-1"
@@ -27,7 +27,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.skipif("postgresql" not in DATABASES, reason="PLAIT_TEST_DATABASES leaves it out")
+@pytest.mark.postgresql
 async def test_an_event_caused_on_one_server_reaches_a_socket_on_the_other(
     tmp_path: Path, pg_url: str
 ) -> None:

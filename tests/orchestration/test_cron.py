@@ -21,7 +21,7 @@ from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.workflows import store
 from plait.workflows.spec import WorkflowSpec
-from tests.conftest import DATABASES, SECRET, new_pg_database
+from tests.conftest import SECRET, new_pg_database
 
 MISSED = 5  # minutes the schedules are behind
 MINUTE = timedelta(minutes=1)
@@ -56,8 +56,6 @@ class RecordingExecutor:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A new PostgreSQL database, migrated, of this test alone."""
-    if "postgresql" not in DATABASES:
-        pytest.skip("PLAIT_TEST_DATABASES leaves PostgreSQL out")
     with new_pg_database("plait_cron") as url:
         asyncio.run(_migrate(url))
         yield url
@@ -167,6 +165,7 @@ async def assert_scheduled_runs(db: Database, workflow_ids: list[int]) -> None:
     assert sorted(attempts) == ["pending"] * len(runs)
 
 
+@pytest.mark.postgresql
 async def test_two_schedulers_make_one_run_per_fire_time(
     databases: tuple[Database, Database], tmp_path: Path
 ) -> None:
