@@ -49,5 +49,22 @@ def _with_conn(db: Database, conn: Connection, action: str, revision: str) -> No
 
 
 async def _run(db: Database, fn: Callable[[Connection], None]) -> None:
-    async with db.writer.begin() as conn:
-        await conn.run_sync(fn)
+    async with db.writer.connect() as conn:
+        if db.dialect != "sqlite":
+            async with conn.begin():
+                await conn.run_sync(fn)
+            return
+        # SQLite alters a table by copying it, dropping the old one and renaming the copy;
+        # with foreign keys on, the drop deletes (cascades into) every row that refers to it.
+        # The pragma only works outside a transaction, hence the driver connection.
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                await conn.run_sync(fn)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first()
+                if broken is not None:
+                    raise RuntimeError(f"a migration broke a foreign key: {tuple(broken)}")
+        finally:
+            await raw.execute("PRAGMA foreign_keys=ON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from plait.db.types import UTCDateTime, utcnow
 
+# AUTOINCREMENT on SQLite: an id once handed out is never handed out again, even after its
+# row (the newest one, say) is deleted. Without it SQLite reuses the highest free id, and
+# whatever outlived the row (a cached plan, a token, files on disk) would meet a stranger.
+# PostgreSQL sequences never go back on their own.
+AUTOINCREMENT = {"sqlite_autoincrement": True}
+
+
+def new_auth_stamp() -> str:
+    return secrets.token_hex(16)
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
@@ -26,6 +37,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -33,6 +45,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Access tokens carry it; a new one (password set, account disabled) ends every login.
+    auth_stamp: Mapped[str] = mapped_column(String(32), default=new_auth_stamp)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -41,6 +55,7 @@ class RefreshToken(Base):
     """A refresh token, stored as a SHA-256 hash. Tokens of one login share a `family`."""
 
     __tablename__ = "refresh_tokens"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -56,6 +71,7 @@ class ApiToken(Base):
     """A long-lived token for automation, stored as a SHA-256 hash; `prefix` identifies it."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -70,7 +86,7 @@ class ApiToken(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -92,6 +108,7 @@ class Workflow(Base):
     __table_args__ = (
         Index("ix_workflows_created", "created_at", "id"),
         Index("ix_workflows_updated", "updated_at", "id"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -124,7 +141,7 @@ class WorkflowVersion(Base):
     """An immutable snapshot of a workflow definition."""
 
     __tablename__ = "workflow_versions"
-    __table_args__ = (UniqueConstraint("workflow_id", "version"),)
+    __table_args__ = (UniqueConstraint("workflow_id", "version"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
@@ -146,6 +163,7 @@ class Run(Base):
         UniqueConstraint("workflow_id", "scheduled_for"),
         Index("ix_runs_created", "created_at", "id"),
         Index("ix_runs_workflow_status", "workflow_id", "status"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,7 +188,7 @@ class TaskAttempt(Base):
     """One try of one task in one run. A retry is a new row with the next `attempt` number."""
 
     __tablename__ = "task_attempts"
-    __table_args__ = (UniqueConstraint("run_id", "task_key", "attempt"),)
+    __table_args__ = (UniqueConstraint("run_id", "task_key", "attempt"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -193,7 +211,7 @@ class TaskAttempt(Base):
 
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_key", "run_id", "key"),)
+    __table_args__ = (Index("ix_metrics_run_key", "run_id", "key"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -207,6 +225,7 @@ class Metric(Base):
 
 class Artifact(Base):
     __tablename__ = "artifacts"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -223,8 +242,7 @@ class Event(Base):
     transaction; a dispatcher publishes committed rows in id order."""
 
     __tablename__ = "events"
-    # AUTOINCREMENT on SQLite: ids never go back, even after the newest rows are deleted.
-    __table_args__ = (Index("ix_events_published", "published_at"), {"sqlite_autoincrement": True})
+    __table_args__ = (Index("ix_events_published", "published_at"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -241,6 +259,7 @@ class Channel(Base):
     is write-only through the API."""
 
     __tablename__ = "channels"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -257,6 +276,7 @@ class Rule(Base):
     """Which events go to which channel: scope (all, one workflow, a tag) x event types."""
 
     __tablename__ = "rules"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -278,6 +298,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("rule_id", "event_type", "run_id", "dedupe"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        AUTOINCREMENT,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -302,6 +323,7 @@ class Hook(Base):
     """An inbound trigger: a signed POST to /api/v1/hooks/{public_id} starts a run."""
 
     __tablename__ = "hooks"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -321,7 +343,7 @@ class HookDelivery(Base):
     """A delivery id seen on a hook: the same one twice starts one run."""
 
     __tablename__ = "hook_deliveries"
-    __table_args__ = (UniqueConstraint("hook_id", "delivery_id"),)
+    __table_args__ = (UniqueConstraint("hook_id", "delivery_id"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     hook_id: Mapped[int] = mapped_column(ForeignKey("hooks.id", ondelete="CASCADE"))
