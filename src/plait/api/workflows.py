@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from plait.auth.roles import Principal
 from plait.db import pagination
 from plait.db.models import Run, User, Workflow, WorkflowTag
 from plait.errors import FieldError, InvalidInput
+from plait.executors.layout import remove_run_files
 from plait.orchestration.states import RunStatus
 from plait.workflows import store
 from plait.workflows.schedule import next_fire_times
@@ -295,8 +297,12 @@ async def patch_workflow(
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
+    """Delete a workflow, its versions and its runs, with the runs' logs and artifacts."""
     async with ctx.db.write() as session:
-        await store.remove(session, who, await store.get_for_edit(session, ref, who))
+        run_ids = await store.remove(session, who, await store.get_for_edit(session, ref, who))
+    # After the commit (a rolled back delete keeps its files), in a thread (a big tree takes
+    # a while), before answering (whoever reads the run's folders next finds them gone).
+    await asyncio.to_thread(remove_run_files, ctx.settings.data_dir, run_ids)
 
 
 @router.post("/{ref}/clone", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)

@@ -88,6 +88,18 @@ async def latest_attempts(session: AsyncSession, run_id: int) -> dict[str, TaskA
     return {a.task_key: a for a in rows}
 
 
+async def version_hash(session: AsyncSession, run: Run) -> str:
+    digest = await session.scalar(
+        select(WorkflowVersion.content_hash).where(
+            WorkflowVersion.workflow_id == run.workflow_id,
+            WorkflowVersion.version == run.workflow_version,
+        )
+    )
+    if digest is None:
+        raise NotFound(f"run {run.id}: its workflow version is gone")
+    return digest
+
+
 async def version_spec(session: AsyncSession, run: Run) -> dict[str, Any]:
     spec = await session.scalar(
         select(WorkflowVersion.spec).where(

@@ -31,6 +31,7 @@ from plait.orchestration.runs import (
     active_run_count,
     latest_attempts,
     retry_delay,
+    version_hash,
     version_spec,
 )
 from plait.orchestration.states import (
@@ -60,8 +61,9 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._specs: dict[tuple[int, int], _Plan] = {}  # by (workflow, version)
-        self._plans: dict[int, _Plan] = {}  # by run id, so events need no lookup of the run
+        self._specs: dict[str, _Plan] = {}  # by the version's content hash
+        # by run id, so events need no lookup of the run; with what the plan was made for
+        self._plans: dict[int, tuple[tuple[Any, ...], _Plan]] = {}
 
     async def start(self) -> None:
         await self.executor.start(self._on_event)
@@ -204,6 +206,7 @@ class Scheduler:
         async with self.db.write() as session:
             run = await session.get(Run, run_id)
             if run is None or run.status in RUN_FINISHED:
+                self._forget(run_id)
                 return
             latest = await latest_attempts(session, run_id)
             if run.cancel_requested_at is not None:
@@ -211,6 +214,8 @@ class Scheduler:
             elif await self._start_run(session, run):
                 dispatches = await self._dispatch_ready(session, run, latest)
                 await self._finish_run(session, run, latest)
+        if run.status in RUN_FINISHED:
+            self._forget(run_id)
         for attempt_id in stop:
             await self.executor.terminate(attempt_id, "cancelled")
         for job in dispatches:
@@ -385,19 +390,30 @@ class Scheduler:
     # --- plans: a version's tasks in dependency order, cached ------------------------------
 
     async def _plan_for(self, session: AsyncSession, run_id: int, run: Run | None = None) -> _Plan:
-        plan = self._plans.get(run_id)
-        if plan is not None:
-            return plan
+        """The run's plan, cached by run id while the run is unfinished (`advance` drops it)
+        and checked against the run whenever the caller has it; each version's plan is cached
+        by its content hash. Keyed by ids alone, a cache would outlive its rows and could hand
+        a later run that got the same ids the code of a deleted one."""
+        cached = self._plans.get(run_id)
+        if cached is not None and (run is None or cached[0] == _identity(run)):
+            return cached[1]
         if run is None:
             run = await session.get(Run, run_id)
             assert run is not None
-        key = (run.workflow_id, run.workflow_version)
-        if key not in self._specs:
-            self._specs[key] = _Plan(await version_spec(session, run))
+        digest = await version_hash(session, run)
+        if digest not in self._specs:
+            if len(self._specs) > 1_000:
+                self._specs.clear()
+            self._specs[digest] = _Plan(await version_spec(session, run))
         if len(self._plans) > 10_000:
             self._plans.clear()
-        plan = self._plans[run_id] = self._specs[key]
+        plan = self._specs[digest]
+        self._plans[run_id] = (_identity(run), plan)
         return plan
+
+    def _forget(self, run_id: int) -> None:
+        """A finished (or deleted) run needs no plan: the cache would only grow."""
+        self._plans.pop(run_id, None)
 
 
 class _Plan:
@@ -409,6 +425,10 @@ class _Plan:
         self.tasks: dict[str, dict[str, Any]] = {t["key"]: t for t in spec["tasks"]}
         graph = {k: t.get("depends_on", []) for k, t in self.tasks.items()}
         self.order: list[str] = list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _identity(run: Run) -> tuple[Any, ...]:
+    return run.workflow_id, run.workflow_version, run.created_at
 
 
 def _lost(attempt_id: int, error: str) -> Event:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.auth.roles import Principal, require_owner_or_admin
-from plait.db.models import Workflow, WorkflowTag, WorkflowVersion
+from plait.db.models import Run, Workflow, WorkflowTag, WorkflowVersion
 from plait.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from plait.events import outbox
 from plait.workflows.schedule import first_fire_after
@@ -151,13 +151,19 @@ async def update(
     return changed
 
 
-async def remove(session: AsyncSession, who: Principal, wf: Workflow) -> None:
+async def remove(session: AsyncSession, who: Principal, wf: Workflow) -> list[int]:
+    """Delete the workflow with its versions and runs. Returns the ids of the deleted runs,
+    whose files the caller removes once the delete is committed."""
     require_owner_or_admin(who, wf.owner_id, "workflow")
+    run_ids = list(
+        (await session.execute(select(Run.id).where(Run.workflow_id == wf.id))).scalars()
+    )
     audit.record(
         session, who, "workflow.delete", "workflow", wf.id, name=wf.name, version=wf.current_version
     )
     outbox.record(session, "workflow.deleted", workflow_id=wf.id, user_id=who.id, name=wf.name)
     await session.delete(wf)
+    return run_ids
 
 
 async def clone(session: AsyncSession, who: Principal, wf: Workflow, name: str) -> Workflow:
