@@ -150,9 +150,8 @@ async def make_user(app: FastAPI, username: str, role: str) -> Account:
         user = User(username=username, role=role, password_hash=_HASH["hash"], is_active=True)
         session.add(user)
         await session.flush()
-        user_id = user.id
-    token, _ = issue_access_token(user_id, role, SECRET, 15)
-    return Account(user_id, username, role, {"Authorization": f"Bearer {token}"})
+    token, _ = issue_access_token(user, SECRET, 15)
+    return Account(user.id, username, role, {"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
@@ -161,12 +160,10 @@ async def accounts(app: FastAPI) -> dict[str, Account]:
     async with app.state.plait.db.read() as session:
         from sqlalchemy import select
 
-        admin_id = (
-            await session.execute(select(User.id).where(User.username == "admin"))
-        ).scalar_one()
-    admin_token, _ = issue_access_token(admin_id, "admin", SECRET, 15)
+        admin = (await session.execute(select(User).where(User.username == "admin"))).scalar_one()
+    admin_token, _ = issue_access_token(admin, SECRET, 15)
     return {
-        "admin": Account(admin_id, "admin", "admin", {"Authorization": f"Bearer {admin_token}"}),
+        "admin": Account(admin.id, "admin", "admin", {"Authorization": f"Bearer {admin_token}"}),
         "editor": await make_user(app, "ed", "editor"),
         "other_editor": await make_user(app, "ed2", "editor"),
         "viewer": await make_user(app, "vi", "viewer"),

@@ -203,8 +203,12 @@ async def test_the_rule_role_gets_through(
     client: httpx.AsyncClient, accounts: Accounts, ids: dict[str, Any]
 ) -> None:
     allowed = {"viewer": "viewer", "editor": "editor", "admin": "admin", "owner": "editor"}
-    # Deletions last, so that every other route still finds what it addresses.
-    for (method, path), need in sorted(RULES.items(), key=lambda r: r[0][0] == "DELETE"):
+    # Deletions last, so that every other route still finds what it addresses; logging out
+    # (everywhere: it ends the caller's tokens) after them.
+    last = {"DELETE": 1, "/api/v1/auth/logout": 2}
+    for (method, path), need in sorted(
+        RULES.items(), key=lambda r: last.get(r[0][1], last.get(r[0][0], 0))
+    ):
         for role in (allowed[need], "admin"):
             response = await call(client, method, path, ids, accounts[role].headers)
             assert response.status_code not in (401, 403), (method, path, role, response.text)

@@ -4,6 +4,7 @@ slow clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -162,3 +163,36 @@ async def test_task_output_streams_as_log_events(live_url: str) -> None:
     logs = [m["data"] for m in seen if m["type"] == "log"]
     assert "".join(d["text"] for d in logs) == "line 0\nline 1\nline 2\n"
     assert all(d["task_key"] == "talk" and d["attempt"] == 1 for d in logs)
+
+
+ACCESS_ENDED = 4403
+
+
+async def _closed_code(ws: Socket) -> int | None:
+    """Read until the server closes the socket; its close code."""
+    async with asyncio.timeout(20):
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await ws.recv()
+    return ws.close_code
+
+
+@pytest.mark.parametrize("change", ["delete", "disable", "demote", "password"])
+async def test_a_socket_closes_when_its_account_is_deleted_disabled_or_demoted(
+    live_url: str, change: str
+) -> None:
+    admin = {"Authorization": f"Bearer {await token(live_url)}"}
+    async with httpx.AsyncClient(base_url=f"http://{live_url}", headers=admin) as http:
+        body = {"username": "bob", "password": "bob-password-1", "role": "admin"}
+        bob = (await http.post("/api/v1/users", json=body)).json()
+        bearer = await token(live_url, "bob", "bob-password-1")
+        async with websockets.connect(f"ws://{live_url}/ws?token={bearer}") as ws:
+            await subscribe(ws, ["*", "user:1"])
+            if change == "delete":
+                done = await http.delete(f"/api/v1/users/{bob['id']}")
+            else:
+                patch = {"disable": {"is_active": False}, "demote": {"role": "viewer"},
+                         "password": {"password": "new-password-1"}}[change]  # fmt: skip
+                done = await http.patch(f"/api/v1/users/{bob['id']}", json=patch)
+            assert done.is_success, done.text
+            assert await _closed_code(ws) == ACCESS_ENDED

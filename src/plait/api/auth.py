@@ -69,9 +69,7 @@ async def _login_body(request: Request) -> LoginRequest:
 
 
 def _pair(ctx: Ctx, user: User, refresh: str) -> TokenPair:
-    access, ttl = issue_access_token(
-        user.id, user.role, ctx.signing_key, ctx.settings.access_token_minutes
-    )
+    access, ttl = issue_access_token(user, ctx.signing_key, ctx.settings.access_token_minutes)
     return TokenPair(
         access_token=access,
         expires_in=ttl,
@@ -114,6 +112,8 @@ async def logout(who: Viewer, ctx: Ctx, body: LogoutRequest | None = None) -> No
         )
         if token is not None and token.user_id == who.id:
             await identity.revoke_family(session, token.family)
-        else:
-            await identity.revoke_all_refresh(session, who.id)
+        else:  # everywhere: access tokens too, at once
+            user = await session.get(User, who.id)
+            assert user is not None  # `who` was just read
+            await identity.end_logins(session, user, "logged out")
         audit.record(session, who, "auth.logout", "user", who.id)

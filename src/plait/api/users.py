@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,13 +66,13 @@ async def me(who: Viewer, ctx: Ctx) -> Any:
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(body: PasswordChange, who: Viewer, ctx: Ctx) -> None:
-    """Change your password; every refresh token of yours is revoked (log in again elsewhere)."""
+    """Change your password; every login of yours ends, this one too (log in again)."""
     async with ctx.db.write() as session:
         user = await _get(session, who.id)
         if not verify_password(user.password_hash, body.current_password):
             raise InvalidInput([FieldError(("current_password",), "wrong password")])
         user.password_hash = hash_password(body.new_password)
-        await identity.revoke_all_refresh(session, user.id)
+        await identity.end_logins(session, user, "password changed")
         audit.record(session, who, "user.password_change", "user", user.id)
 
 
@@ -132,7 +132,11 @@ async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) ->
         for field, value in changes.items():
             setattr(user, field, value)
         if password is not None or changes.get("is_active") is False:
-            await identity.revoke_all_refresh(session, user.id)
+            await identity.end_logins(
+                session, user, "disabled" if not user.is_active else "password set"
+            )
+        elif "role" in changes:
+            identity.access_changed(session, user.id, "role changed")
         fields = sorted([*changes, *(["password"] if password else [])])
         audit.record(
             session,
@@ -154,6 +158,7 @@ async def delete_user(user_id: UserId, who: Admin, ctx: Ctx) -> None:
         user = await _get(session, user_id)
         await _keep_an_admin(session, user)
         audit.record(session, who, "user.delete", "user", user.id, username=user.username)
+        identity.access_changed(session, user.id, "deleted")
         await session.delete(user)
 
 
@@ -165,11 +170,18 @@ async def _get(session: AsyncSession, user_id: int) -> User:
 
 
 async def _keep_an_admin(session: AsyncSession, user: User) -> None:
-    """Refuse to demote, disable or delete the last active admin: nobody could undo it."""
+    """Refuse to demote, disable or delete the last active admin: nobody could undo it.
+
+    The active admins' rows are locked (FOR UPDATE) before they are counted, so two admins
+    demoting each other at once on PostgreSQL take turns: the second counts again after the
+    first commits, and is refused. SQLite runs one write transaction at a time anyway."""
     if user.role != Role.admin or not user.is_active:
         return
-    admins = await session.scalar(
-        select(func.count()).where(User.role == Role.admin, User.is_active.is_(True))
+    admins = await session.execute(
+        select(User.id)
+        .where(User.role == Role.admin, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
     )
-    if (admins or 0) <= 1:
+    if len(admins.all()) <= 1:
         raise Conflict("this is the last active admin; make another admin first")

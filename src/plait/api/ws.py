@@ -10,7 +10,9 @@ Protocol (JSON text frames):
 Topics: `*`, `workflow:<id>`, `run:<id>`, `user:<id>` (your own; admins any).
 Authenticate with `?token=<access or API token>` or an `Authorization: Bearer` header.
 Close codes: 4401 not authenticated, 4008 too slow (its queue of `PLAIT_WS_QUEUE_SIZE`
-events filled up; reconnect with `since` to catch up), 1000 normal.
+events filled up; reconnect with `since` to catch up), 4403 access changed (the account was
+deleted, disabled, given another role, or its logins ended: reconnect, with a new token if
+the old one is refused), 1000 normal.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from plait.auth.roles import Principal, Role
 from plait.db.models import Event
 from plait.errors import NotAuthenticated
 from plait.events.hub import TOO_SLOW, Client, Frame, Hub, event_frame, reply
-from plait.events.outbox import as_message
+from plait.events.outbox import ACCESS_CHANGED, as_message
 
 router = APIRouter(tags=["events"])
 TOPIC = re.compile(r"^(\*|(workflow|run|user):\d{1,18})$")
@@ -58,6 +60,12 @@ async def events_socket(ws: WebSocket, token: Annotated[str | None, Query()] = N
         await ws.close(code=UNAUTHENTICATED, reason=exc.detail[:120])
         return
     client = ctx.hub.connect(who)
+    try:  # again, now that the hub would hear of a change: one just before is seen here
+        await _authenticate(ws, ctx, token)
+    except NotAuthenticated as exc:
+        ctx.hub.disconnect(client)
+        await ws.close(code=UNAUTHENTICATED, reason=exc.detail[:120])
+        return
     sender = asyncio.create_task(_send(ws, ctx.hub, client))
     try:
         while True:
@@ -79,7 +87,8 @@ async def _send(ws: WebSocket, hub: Hub, client: Client) -> None:
             client.last_id = frame.id
             hub.sent += 1
         await ws.send_text(frame.text)
-    await ws.close(code=TOO_SLOW, reason="too slow: reconnect with since=<last id>")
+    code, reason = client.closing or (TOO_SLOW, "too slow: reconnect with since=<last id>")
+    await ws.close(code=code, reason=reason[:120])
 
 
 async def _command(ws: WebSocket, ctx: Context, client: Client, command: Any) -> None:
@@ -126,7 +135,9 @@ async def _subscribe(ctx: Context, client: Client, wanted: set[str], since: Any)
 
 
 async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Frame]:
-    query = select(Event).where(Event.id > since, Event.published_at.is_not(None))
+    query = select(Event).where(
+        Event.id > since, Event.published_at.is_not(None), Event.type != ACCESS_CHANGED
+    )
     if "*" not in wanted:
         ids = {kind: [int(t.split(":")[1]) for t in wanted if t.startswith(kind + ":")]
                for kind in ("workflow", "run", "user")}  # fmt: skip

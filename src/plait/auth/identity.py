@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plait.auth.passwords import verify_password
 from plait.auth.roles import Principal, Role
 from plait.auth.tokens import API_TOKEN_PREFIX, decode_access_token, new_refresh_token, sha256
-from plait.db.models import ApiToken, RefreshToken, User
+from plait.db.models import ApiToken, RefreshToken, User, new_auth_stamp
 from plait.errors import NotAuthenticated
+from plait.events import outbox
+from plait.events.outbox import ACCESS_CHANGED
 
 # last_used_at of an API token is written at most this often, so reads stay reads.
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -34,6 +37,8 @@ async def from_bearer(session: AsyncSession, token: str, key: str) -> tuple[Prin
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("this account no longer exists or is disabled")
+    if not hmac.compare_digest(str(claims.get("stamp")), user.auth_stamp):
+        raise NotAuthenticated("this login has ended (password changed or logged out); log in")
     return principal(user), False
 
 
@@ -129,6 +134,19 @@ async def revoke_all_refresh(session: AsyncSession, user_id: int) -> None:
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+async def end_logins(session: AsyncSession, user: User, reason: str) -> None:
+    """End every login of the account: its refresh tokens are revoked, its access tokens
+    refused from now on (a new stamp), and its WebSockets closed (the hub hears the event)."""
+    user.auth_stamp = new_auth_stamp()
+    await revoke_all_refresh(session, user.id)
+    access_changed(session, user.id, reason)
+
+
+def access_changed(session: AsyncSession, user_id: int, reason: str) -> None:
+    """Tell every server what this account may do changed: its open sockets close."""
+    outbox.record(session, ACCESS_CHANGED, user_id=user_id, reason=reason)
 
 
 async def family_of(session: AsyncSession, raw: str) -> RefreshToken | None:

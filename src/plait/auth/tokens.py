@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from plait.db.models import User
 from plait.errors import NotAuthenticated
 
 ALGORITHM = "HS256"
@@ -25,11 +26,15 @@ def sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_access_token(user_id: int, role: str, key: str, minutes: int) -> tuple[str, int]:
+def issue_access_token(user: User, key: str, minutes: int) -> tuple[str, int]:
+    """An access token for this very account: besides its id it carries the account's
+    `auth_stamp`, so it dies with the account, and when the stamp changes (password set,
+    account disabled, every login ended) rather than when it expires."""
     now = datetime.now(UTC)
     claims = {
-        "sub": str(user_id),
-        "role": role,
+        "sub": str(user.id),
+        "stamp": user.auth_stamp,
+        "role": user.role,
         "typ": "access",
         "iat": now,
         "exp": now + timedelta(minutes=minutes),
@@ -41,7 +46,10 @@ def issue_access_token(user_id: int, role: str, key: str, minutes: int) -> tuple
 def decode_access_token(token: str, key: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "typ"]}
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "typ"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("access token expired; refresh it or log in again") from exc

@@ -11,9 +11,10 @@ from typing import Any
 
 from plait.auth.roles import Principal
 from plait.events.bus import Message
-from plait.events.outbox import topics
+from plait.events.outbox import ACCESS_CHANGED, topics
 
 TOO_SLOW = 4008  # the close code of a client whose queue filled up
+ACCESS_ENDED = 4403  # its account was deleted, disabled or demoted, or its logins ended
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Client:
     topics: set[str] = field(default_factory=set)
     held: list[Frame] | None = None  # live events that arrive while a replay is sent
     last_id: int = 0
+    closing: tuple[int, str] | None = None  # why the hub ended it, if not for being slow
 
 
 class Hub:
@@ -60,12 +62,23 @@ class Hub:
 
     def deliver(self, messages: list[Message]) -> None:
         for message in messages:
+            if message["type"] == ACCESS_CHANGED:
+                self._end_access(message["user_id"], str(message["data"].get("reason", "")))
+                continue
             wanted = topics(message)
             frame: Frame | None = None
             for client in list(self.clients):
                 if client.topics & wanted:
                     frame = frame or event_frame(message)
                     self._offer(client, frame)
+
+    def _end_access(self, user_id: int, reason: str) -> None:
+        """Close the account's sockets: what they were allowed to read was decided by an
+        account that no longer exists in that form. A reconnect authenticates afresh."""
+        for client in list(self.clients):
+            if client.who.id == user_id:
+                client.closing = (ACCESS_ENDED, f"access changed: {reason}; reconnect")
+                self._end(client)
 
     def _offer(self, client: Client, frame: Frame) -> None:
         if client.held is not None:
@@ -75,12 +88,15 @@ class Hub:
             client.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.dropped += 1
-            self.disconnect(client)
-            # Drop all it has not been sent: its last id then precedes every event it missed,
-            # so reconnecting with since=<last id> replays them all.
-            while not client.queue.empty():
-                client.queue.get_nowait()
-            client.queue.put_nowait(None)
+            self._end(client)
+
+    def _end(self, client: Client) -> None:
+        self.disconnect(client)
+        # Drop all it has not been sent: its last id then precedes every event it missed,
+        # so reconnecting with since=<last id> replays them all.
+        while not client.queue.empty():
+            client.queue.get_nowait()
+        client.queue.put_nowait(None)
 
     def stats(self) -> dict[str, Any]:
         per_topic = Counter(t for c in self.clients for t in c.topics)

@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.models import Event
 
+# An account was deleted, disabled, demoted or its logins ended. The WebSocket hubs close its
+# sockets; it is not sent to clients (it is about access, not about workflows or runs).
+ACCESS_CHANGED = "user.access_changed"
+
 
 def record(
     session: AsyncSession,
