@@ -62,7 +62,7 @@ class Hub:
 
     def deliver(self, messages: list[Message]) -> None:
         for message in messages:
-            if message["type"] == ACCESS_CHANGED:
+            if message.get("type") == ACCESS_CHANGED:
                 self._end_access(message["user_id"], str(message["data"].get("reason", "")))
                 continue
             wanted = topics(message)
