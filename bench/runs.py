@@ -9,8 +9,11 @@ directory, creates three workflows, and runs each once to warm up and then `--ru
 
 It prints, per workflow, the median wall time and the overhead per task, beside the floor
 measured in the same process: a bare fork()+_exit()+waitpid(), and a `python -c pass`.
+With `--sandbox off,bwrap` it does all that once per task sandbox setting, each on a fresh
+server, and compares the sequential handoff (the chain's overhead per task) between them.
 
     .venv/bin/python bench/runs.py [--runs 5] [--only chain|fanout|sleep] [--max-parallel N]
+                                   [--sandbox bwrap|off|off,bwrap]
 
 Exits 1 when any run did not succeed, 2 on a setup error.
 """
@@ -50,6 +53,7 @@ class Options:
     only: tuple[str, ...]
     max_parallel: int
     poll_seconds: float  # between the answer to one status poll and the next request
+    sandboxes: tuple[str, ...]  # PLAIT_TASK_SANDBOX values, one server each
 
 
 @dataclass(frozen=True)
@@ -112,11 +116,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--poll-ms", type=_positive, default=20, help="pause between status polls (20)"
     )
+    parser.add_argument(
+        "--sandbox",
+        default="bwrap",
+        help="PLAIT_TASK_SANDBOX values to compare, comma-separated (bwrap; off,bwrap)",
+    )
     args = parser.parse_args(argv)
     if args.runs > 20 or args.poll_ms > 5000:
         parser.error("keep it bounded: --runs <= 20, --poll-ms <= 5000")
+    sandboxes = tuple(dict.fromkeys(m.strip() for m in args.sandbox.split(",") if m.strip()))
+    if not sandboxes or not set(sandboxes) <= {"bwrap", "off"}:
+        parser.error("--sandbox takes bwrap, off, or both comma-separated")
     only = (args.only,) if args.only else SCENARIO_NAMES
-    return Options(args.runs, only, args.max_parallel, args.poll_ms / 1000)
+    return Options(args.runs, only, args.max_parallel, args.poll_ms / 1000, sandboxes)
 
 
 def _positive(text: str) -> int:
@@ -192,16 +204,27 @@ def _stat(pid: int) -> list[str]:
 
 
 def forkserver_pid(server_pid: int) -> int:
-    """The server's child running plait.runner.forkserver."""
+    """The server's descendant running plait.runner.forkserver: its child, or in the task
+    sandbox the grandchild of bubblewrap (whose command line names it too)."""
+    parents = {}
     for entry in os.listdir("/proc"):
         try:
-            if entry.isdigit() and int(_stat(int(entry))[1]) == server_pid:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"plait.runner.forkserver" in f.read():
-                        return int(entry)
+            if entry.isdigit():
+                parents[int(entry)] = int(_stat(int(entry))[1])
         except OSError:
             continue  # gone meanwhile
-    raise BenchError(f"no fork server among the children of the server (pid {server_pid})")
+    todo = [pid for pid, parent in parents.items() if parent == server_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"plait.runner.forkserver" in argv and not argv[0].endswith(b"bwrap"):
+            return pid
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    raise BenchError(f"no fork server among the descendants of the server (pid {server_pid})")
 
 
 @dataclass(frozen=True)
@@ -421,6 +444,22 @@ def print_floor(fork_ms: float, spawn_ms: float) -> None:
     print(f"  python -c pass (subprocess.run)     {spawn_ms:7.2f} ms per process (N={SPAWNS})")
 
 
+def print_sandbox_cost(by_sandbox: dict[str, Results]) -> None:
+    """The sequential handoff (the chain: one task at a time) per sandbox setting."""
+    chains = {s: r["chain"][1:] for s, r in by_sandbox.items() if "chain" in r}
+    if len(chains) < 2:
+        return
+    n = len(SCENARIOS["chain"].tasks)
+    print(f"\nsequential handoff (chain of {n}), median per task over the measured runs:")
+    print(f"{'sandbox':<9}{'server ms':>11}{'q->run ms':>11}{'fork srv CPU':>14}")
+    for sandbox, runs in chains.items():
+        wall = statistics.median(r.server_s for r in runs) / n * 1000
+        handoff = statistics.median(v for r in runs for v in r.phases["queued->running"]) * 1000
+        cpu = statistics.median(r.cpu.forkserver for r in runs) / n * 1000
+        print(f"{sandbox:<9}{wall:>11.2f}{handoff:>11.2f}{cpu:>14.2f}")
+    print("(server ms: run wall / tasks; q->run: claimed -> the fork server's `started`)")
+
+
 def print_phases(results: dict[str, list[RunResult]]) -> None:
     print(
         "\nwhere an attempt's time goes (median / p90 ms over all attempts of the measured runs):"
@@ -448,8 +487,9 @@ def _ms(seconds: float) -> str:
 # ---------------------------------------------------------------- main
 
 
-def server_settings(data_dir: Path, password: str, opts: Options) -> dict[str, str]:
+def server_settings(data_dir: Path, password: str, opts: Options, sandbox: str) -> dict[str, str]:
     return {
+        "PLAIT_TASK_SANDBOX": sandbox,
         "PLAIT_DATA_DIR": str(data_dir),
         "PLAIT_LOAD_DEMO": "false",
         "PLAIT_LOG_LEVEL": "WARNING",
@@ -459,11 +499,21 @@ def server_settings(data_dir: Path, password: str, opts: Options) -> dict[str, s
     }
 
 
-def run_all(opts: Options) -> dict[str, list[RunResult]]:
+Results = dict[str, list[RunResult]]  # by scenario
+
+
+def run_all(opts: Options) -> dict[str, Results]:
+    """Every scenario, on a fresh server per sandbox setting."""
+    return {sandbox: run_sandbox(opts, sandbox) for sandbox in opts.sandboxes}
+
+
+def run_sandbox(opts: Options, sandbox: str) -> Results:
     password = secrets.token_urlsafe(16)
+    print(f"\n== PLAIT_TASK_SANDBOX={sandbox}", flush=True)
     with tempfile.TemporaryDirectory(prefix="plait-bench-") as tmp:
         data_dir = Path(tmp)
-        with running_server(data_dir, server_settings(data_dir, password, opts)) as server:
+        settings = server_settings(data_dir, password, opts, sandbox)
+        with running_server(data_dir, settings) as server:
             return _run_scenarios(server, password, opts)
 
 
@@ -487,16 +537,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = print_header("shared by the server, its tasks and this client")
     fork_ms, spawn_ms = fork_floor(), spawn_floor()
     print(f"floor measured (this process: {rss_mb():.0f} MB resident)", flush=True)
-    all_results = guarded(lambda: run_all(opts), failed=(RunTimeout,))
-    if isinstance(all_results, int):
-        return all_results
-    measured = {name: runs[1:] for name, runs in all_results.items()}
-    print_table(measured, opts)
-    print_cpu(measured)
+    by_sandbox = guarded(lambda: run_all(opts), failed=(RunTimeout,))
+    if isinstance(by_sandbox, int):
+        return by_sandbox
+    for sandbox, all_results in by_sandbox.items():
+        print(f"\n======== PLAIT_TASK_SANDBOX={sandbox}")
+        measured = {name: runs[1:] for name, runs in all_results.items()}
+        print_table(measured, opts)
+        print_cpu(measured)
+        print_phases(measured)
     print_floor(fork_ms, spawn_ms)
-    print_phases(measured)
+    print_sandbox_cost(by_sandbox)
     print_footer(started)
-    failed = [r for runs in all_results.values() for r in runs if r.status != "succeeded"]
+    failed = [
+        r
+        for results in by_sandbox.values()
+        for runs in results.values()
+        for r in runs
+        if r.status != "succeeded"
+    ]
     if failed:
         print(f"FAILED: {len(failed)} run(s) did not succeed", file=sys.stderr)
         return 1

@@ -96,7 +96,9 @@ async def _truncate(url: str) -> None:
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'plait.db'}"
+        # Outside the data directory, in a folder of its own: the task sandbox hides both.
+        (tmp_path / "db").mkdir(exist_ok=True)
+        return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'plait.db'}"
     url: str = request.getfixturevalue("pg_database")
     asyncio.run(_truncate(url))
     return url
@@ -113,6 +115,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         tick_seconds=0.2,
         heartbeat_seconds=0.2,
         kill_grace_seconds=0.5,
+        task_writable_paths=str(tmp_path),  # where tests and their tasks exchange files
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,28 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated modules the fork server imports once (e.g. numpy,sklearn), "
         "so Python tasks that use them start warm.",
+    )
+    task_sandbox: Literal["auto", "bwrap", "off"] = Field(
+        default="auto",
+        description="How tasks are kept from the server's secrets: `auto` (bubblewrap; the "
+        "local executor refuses to start without it), `bwrap`, or `off` (tasks see what the "
+        "server's user sees; logged as a warning).",
+    )
+    task_env_passthrough: str = Field(
+        default="",
+        description="Comma-separated names of more server environment variables tasks get "
+        "(`NAME`, or `PREFIX_*`), beyond PATH, HOME, LANG, LC_*, TZ and the like. PLAIT_* never.",
+    )
+    task_hidden_paths: str = Field(
+        default="~/.ssh,~/.aws,~/.azure,~/.config/gcloud,~/.kube,~/.docker,~/.netrc,~/.pgpass,"
+        "~/.git-credentials",
+        description="Comma-separated files or folders the sandbox hides from tasks, beyond "
+        "the data directory, the database and the CLI's tokens (always hidden).",
+    )
+    task_writable_paths: str = Field(
+        default="",
+        description="Comma-separated existing folders tasks may write in the sandbox, beyond "
+        "their attempt folder, their artifacts folder and a private /tmp.",
     )
     tick_seconds: float = Field(
         default=1.0, gt=0, description="How often the scheduler checks cron, retries and zombies."

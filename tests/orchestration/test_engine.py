@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Account
+from tests.support.processes import wait_holding, wait_released
 
 Accounts = dict[str, Account]
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -160,38 +160,21 @@ async def test_a_task_over_its_timeout_is_killed_and_fails(
     assert attempt["duration"] < 5
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return "Z"
-
-
 @pytest.mark.parametrize("ignore_term", [False, True])
 async def test_cancel_mid_run_kills_the_processes(
     client: httpx.AsyncClient, accounts: Accounts, tmp_path: Path, ignore_term: bool
 ) -> None:
-    pids = tmp_path / "pids"
+    marker = tmp_path / "marker"
+    marker.touch()
     trap = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else ""
     code = (
         f"{trap}import os, subprocess, time\n"
-        "child = subprocess.Popen(['sleep', '60'])\n"
-        f"open({str(pids)!r}, 'a').write(f'{{os.getpid()}} {{child.pid}}\\n')\n"
+        f"held = os.open({str(marker)!r}, os.O_RDONLY)\n"
+        "child = subprocess.Popen(['sleep', '60'], pass_fds=[held])\n"
         "time.sleep(60)\n"
     )
     run = await start(client, accounts["editor"], [py("long", code), py("next", "pass", "long")])
-    deadline = time.monotonic() + 15
-    while not (pids.exists() and pids.read_text().strip()):
-        assert time.monotonic() < deadline, "the task never started"
-        await asyncio.sleep(0.05)
+    await wait_holding(marker, 2)  # the task and the child it started
     cancel = await client.post(
         f"/api/v1/runs/{run['id']}/cancel", headers=accounts["editor"].headers
     )
@@ -200,8 +183,7 @@ async def test_cancel_mid_run_kills_the_processes(
     assert done["status"] == "cancelled"
     assert task(done, "long")["status"] == "cancelled"
     assert task(done, "next")["status"] == "cancelled"
-    for pid in map(int, pids.read_text().split()):  # the task and the child it started
-        assert not _alive(pid), f"process {pid} survived the cancel"
+    assert await wait_released(marker, within=0) == [], "processes survived the cancel"
     again = await client.post(
         f"/api/v1/runs/{run['id']}/cancel", headers=accounts["editor"].headers
     )

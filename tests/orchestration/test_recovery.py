@@ -37,8 +37,12 @@ SETTINGS = {
     "PLAIT_HEARTBEAT_SECONDS": "0.2",
     "PLAIT_TICK_SECONDS": "0.2",
     "PLAIT_KILL_GRACE_SECONDS": "0.5",
+    # In the sandbox, tasks die with the server (their pid namespace ends with it), so there
+    # is nothing left for recovery to kill: these tests are about the unsandboxed case.
+    "PLAIT_TASK_SANDBOX": "off",
 }
-# First attempt: record the pid, then hang until killed. Any later attempt: succeed at once.
+# First attempt: record the pid of its supervisor (the attempt's process), then hang until
+# killed. Any later attempt: succeed at once.
 TRAIN = """\
 import os, pathlib, time
 
@@ -47,7 +51,7 @@ if pid_file.exists():
     print("second attempt")
 else:
     tmp = pid_file.with_suffix(".tmp")
-    tmp.write_text(str(os.getpid()))
+    tmp.write_text(str(os.getppid()))
     tmp.rename(pid_file)
     time.sleep(60)
 """

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger("plait.files")
 
-PIDFILE = "pid"  # "<pid> <start time>", written by the task's process as it starts
+PIDFILE = "pid"  # "<pid> <start time> <pid namespace>", written by the task's supervisor
 
 
 def attempt_dir(data_dir: Path, run_id: int, task_key: str, attempt: int) -> Path:
@@ -50,3 +51,9 @@ def process_start_time(pid: int) -> str | None:
             return f.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return None
+
+
+def pid_namespace() -> str:
+    """This process's pid namespace ("pid:[4026531836]"): a pid means something only there
+    (tasks in the sandbox live in their own)."""
+    return os.readlink("/proc/self/ns/pid")

@@ -14,22 +14,25 @@ import logging
 import os
 import signal
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plait.executors import sandbox
 from plait.executors.base import AttemptRef, Dispatch, Emit, Event
-from plait.executors.layout import PIDFILE, artifacts_dir, attempt_dir, process_start_time
+from plait.executors.layout import (
+    PIDFILE,
+    artifacts_dir,
+    attempt_dir,
+    pid_namespace,
+    process_start_time,
+)
+from plait.runner import processes
 from plait.settings import Settings
 
 log = logging.getLogger("plait.executor")
 LOG_BATCH = 64 * 1024  # bytes of output per `log` event
-
-
-def task_environment() -> dict[str, str]:
-    """The server's environment without Plait's own settings: no secret reaches a task."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
+READY_SECONDS = 120.0  # for the fork server to start and import PLAIT_PRELOAD
 
 
 @dataclass
@@ -53,20 +56,51 @@ class LocalExecutor:
         self._zygote: asyncio.subprocess.Process | None = None
         self._background: set[asyncio.Future[None]] = set()
         self._stopping = False
+        self._sandbox = False
 
     async def start(self, emit: Emit) -> None:
         self._emit = emit
+        self._sandbox = sandbox.sandboxed(self.settings)
+        if not self._sandbox:
+            log.warning("PLAIT_TASK_SANDBOX=off: tasks can read the server's secret key, its "
+                        "database and every file of the server's user")  # fmt: skip
         await self._start_zygote()
         self._keep(asyncio.create_task(self._heartbeats()))
 
     async def _start_zygote(self) -> None:
-        env = {**task_environment(), "PLAIT_PRELOAD": self.settings.preload}
-        self._zygote = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "plait.runner.forkserver",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
-            limit=1024 * 1024,
+        """Start the fork server (in the sandbox, set up once here) and wait until it is warm."""
+        env = {**sandbox.task_environment(self.settings, self._sandbox),
+               "PLAIT_PRELOAD": self.settings.preload}  # fmt: skip
+        argv = sandbox.forkserver_argv()
+        if self._sandbox:
+            argv = await asyncio.to_thread(sandbox.command, self.settings, argv)
+        zygote = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env, limit=1024 * 1024,
         )  # fmt: skip
-        self._keep(asyncio.create_task(self._read(self._zygote)))
+        await self._until_ready(zygote)
+        self._zygote = zygote
+        self._keep(asyncio.create_task(self._read(zygote)))
+        self._keep(asyncio.create_task(_log_stderr(zygote)))
+
+    async def _until_ready(self, zygote: asyncio.subprocess.Process) -> None:
+        assert zygote.stdout is not None and zygote.stderr is not None
+        try:
+            async with asyncio.timeout(READY_SECONDS):
+                while line := await zygote.stdout.readline():
+                    if json.loads(line).get("op") == "ready":
+                        return
+                    log.warning("fork server: %s", json.loads(line).get("message"))
+        except TimeoutError:
+            zygote.kill()
+        said = (await zygote.stderr.read()).decode(errors="replace").strip()
+        await zygote.wait()
+        if self._sandbox:
+            raise sandbox.SandboxUnavailable(
+                f"the task sandbox (bubblewrap) could not start: {said or 'no message'}; "
+                f"{sandbox.INSTALL_HINT}"
+            )
+        raise RuntimeError(f"the fork server could not start: {said or 'no message'}")
 
     def active(self) -> set[int]:
         return set(self._procs)
@@ -94,7 +128,7 @@ class LocalExecutor:
         (folder / "context.json").write_text(json.dumps(context))
         artifacts = artifacts_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
         env = {
-            **task_environment(),
+            **sandbox.task_environment(self.settings, self._sandbox),
             **job.env,
             "PLAIT_RUN_ID": str(job.run_id),
             "PLAIT_WORKFLOW": job.workflow,
@@ -115,8 +149,7 @@ class LocalExecutor:
         if proc is None or proc.reason is not None:
             return
         proc.reason = reason
-        if proc.pid is not None:
-            self._signal(proc, signal.SIGTERM)
+        self._signal(proc, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         grace = self.settings.kill_grace_seconds
         proc.timers.append(loop.call_later(grace, self._signal, proc, signal.SIGKILL))
@@ -129,11 +162,16 @@ class LocalExecutor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    @staticmethod
-    def _signal(proc: _Proc, sig: int) -> None:
-        if proc.pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
+    def _signal(self, proc: _Proc, sig: int) -> None:
+        """Through the fork server: the attempt's supervisor signals every process of the
+        attempt, those that left its process group included (and only it can see them, in
+        the sandbox's pid namespace)."""
+        zygote = self._zygote
+        if zygote is None or zygote.stdin is None or zygote.stdin.is_closing():
+            return
+        name = "kill" if sig == signal.SIGKILL else "term"
+        request = {"op": "signal", "attempt_id": proc.job.attempt_id, "signal": name}
+        zygote.stdin.write(json.dumps(request).encode() + b"\n")
 
     async def _read(self, zygote: asyncio.subprocess.Process) -> None:
         assert zygote.stdout is not None
@@ -156,7 +194,8 @@ class LocalExecutor:
         log.error("the fork server exited; its running attempts are lost; restarting it")
         for proc in list(self._procs.values()):
             proc.reason, proc.error = "lost", "the fork server exited"
-            self._signal(proc, signal.SIGKILL)
+            # In the sandbox they died with it (their pid namespace ended); if not, kill them.
+            await asyncio.to_thread(_kill_recorded, proc.dir / PIDFILE)
             self._finished(proc, -1)
         await self._start_zygote()
 
@@ -164,15 +203,12 @@ class LocalExecutor:
         proc.pid = pid
         self._emit({"type": "started", "attempt_id": proc.job.attempt_id, "pid": pid,
                     "worker": self.worker})  # fmt: skip
-        if proc.reason is not None:  # terminated before it had a pid
-            self._signal(proc, signal.SIGTERM)
 
     def _finished(self, proc: _Proc, exit_code: int) -> None:
         attempt_id = proc.job.attempt_id
         self._procs.pop(attempt_id, None)
         for timer in proc.timers:
             timer.cancel()
-        self._signal(proc, signal.SIGKILL)  # whatever the task left running in its group
         for event in [*self._drain(proc), *self._log_batch(proc)]:
             self._emit(event)
         error = proc.error
@@ -257,17 +293,24 @@ class LocalExecutor:
 
 
 def _kill_recorded(pidfile: Path) -> None:
-    """Kill the process group a task recorded, if that very process still lives: its start
-    time must match, so a pid the system has since reused is left alone."""
+    """Kill the processes of an attempt whose supervisor recorded its pid, if that very
+    process still lives: in this pid namespace (a sandboxed one's ended with its fork
+    server), with the same start time (so a pid the system has since reused is left alone)."""
     try:
-        pid_text, started = pidfile.read_text().split()
+        pid_text, started, namespace = pidfile.read_text().split()
         pid = int(pid_text)
     except (OSError, ValueError):
         return
-    if process_start_time(pid) == started:
-        log.warning("killing orphaned task process group %d (%s)", pid, pidfile.parent)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    if namespace == pid_namespace() and process_start_time(pid) == started:
+        log.warning("killing orphaned task processes of %d (%s)", pid, pidfile.parent)
+        processes.kill_tree(pid)
+
+
+async def _log_stderr(zygote: asyncio.subprocess.Process) -> None:
+    """What the fork server itself (not a task: tasks write to their logs) says."""
+    assert zygote.stderr is not None
+    while line := await zygote.stderr.readline():
+        log.warning("fork server: %s", line.decode(errors="replace").rstrip())
 
 
 def _describe_exit(exit_code: int, proc: _Proc) -> str:

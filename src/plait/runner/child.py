@@ -1,8 +1,14 @@
-"""What happens inside a task's own process, right after the fork: set it up, run it, exit.
+"""What happens inside a task's own processes, right after the fork: set up, run, exit.
 
-The process leads its own session (so a timeout or cancel can signal the whole group), has
-stdout and stderr on the attempt's log file, and leaves through `os._exit` with the task's
-exit code, never returning into the fork server's loop.
+The forked process is the attempt's supervisor. It leads its own session, has stdout and
+stderr on the attempt's log file, becomes a child subreaper and forks the task itself. When
+the task ends, or is stopped, the supervisor kills whatever the task left running (including
+processes that called `setsid()` or double-forked: as orphans they come back to the
+supervisor), then leaves through `os._exit` with the task's own exit status, never returning
+into the fork server's loop. The fork server signals the supervisor, never the task:
+
+  SIGTERM  pass SIGTERM on to every process of the attempt (cancel, timeout)
+  SIGUSR1  SIGKILL every process of the attempt (the grace period is over)
 """
 
 from __future__ import annotations
@@ -10,22 +16,77 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import signal
 import sys
 import time
 import traceback
 from typing import Any, NoReturn
 
-from plait.executors.layout import process_start_time
+from plait.executors.layout import pid_namespace, process_start_time
+from plait.runner import processes
 
 SHELL = "/bin/sh"
+KILL = signal.SIGUSR1  # asks the supervisor to SIGKILL its attempt's processes
+RESET = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, KILL)
 
 
 def run(request: dict[str, Any]) -> NoReturn:
-    """Set up the process for `request` and run its task. Never returns."""
-    code = 1
+    """Supervise the task of `request` in a forked child. Never returns."""
     try:
         _setup(request)
+        task = _fork_task(request)
+    except BaseException:  # could not even start the task: report it like a task's error
+        _report_failure()
+        os._exit(1)
+    _, status = _wait_for(task)
+    processes.reap_all()
+    _leave_like(status)
+
+
+def _fork_task(request: dict[str, Any]) -> int:
+    def forward(sig: int, _frame: object) -> None:
+        processes.signal_tree(os.getpid(), signal.SIGKILL if sig == KILL else sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(KILL, forward)
+    processes.become_subreaper()
+    # Held until the task exists: a stop that comes sooner is forwarded to it, not lost.
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, KILL])
+    pid = os.fork()
+    if pid == 0:
+        _run_task(request)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, KILL])
+    return pid
+
+
+def _wait_for(task: int) -> tuple[int, int]:
+    """Reap children (orphans re-parented here too) until the task itself has ended."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == task:
+            return pid, status
+
+
+def _leave_like(status: int) -> NoReturn:
+    """Exit as the task did: with its exit code, or killed by its signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the task may have dumped; not us
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def _run_task(request: dict[str, Any]) -> NoReturn:
+    """The task's own process. Never returns."""
+    code = 1
+    try:
+        for sig in RESET:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, KILL])
         code = _execute(request)
     except SystemExit as exc:
         code = _exit_code(exc.code)
@@ -42,7 +103,8 @@ def run(request: dict[str, Any]) -> NoReturn:
 def _setup(request: dict[str, Any]) -> None:
     os.setsid()
     _record_pid(request["pidfile"])
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+    signal.set_wakeup_fd(-1)  # the fork server's, closed below
+    for sig in RESET:
         signal.signal(sig, signal.SIG_DFL)
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -61,12 +123,12 @@ def _setup(request: dict[str, Any]) -> None:
 
 
 def _record_pid(path: str) -> None:
-    """Leave "<pid> <start time>" beside the attempt, so a server that restarts after a crash
-    can find and kill this process (and only this one)."""
+    """Leave "<pid> <start time> <pid namespace>" beside the attempt, so a server that
+    restarts after a crash can find and kill this process and its tree (and only those)."""
     pid = os.getpid()
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        f.write(f"{pid} {process_start_time(pid)}")
+        f.write(f"{pid} {process_start_time(pid)} {pid_namespace()}")
     os.replace(tmp, path)
 
 

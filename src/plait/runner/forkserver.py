@@ -6,16 +6,24 @@ The server talks to it over stdin/stdout in JSON lines:
 
   in:  {"op": "spawn", "attempt_id": 7, "kind": "python", "body": "...", "cwd": ..., "log": ...,
         "env": {...}, "key": "train"}
-  out: {"op": "started", "attempt_id": 7, "pid": 4242}
+       {"op": "signal", "attempt_id": 7, "signal": "term"}  ("term": SIGTERM to every process
+        of the attempt; "kill": SIGKILL to every one)
+  out: {"op": "ready"}  (once, when it is warm)
+       {"op": "started", "attempt_id": 7, "pid": 4242}
        {"op": "exited", "attempt_id": 7, "pid": 4242, "exit_code": 0}  (< 0: killed by a signal)
        {"op": "error", "attempt_id": 7, "message": "..."}  (could not fork)
 
 It is single-threaded (forking is safe), and exits when its stdin closes: when the server
-goes, it goes. Children lead their own sessions and are left to the server's recovery.
+goes, it goes. Each child supervises one attempt (runner/child.py) and kills what its task
+leaves behind; the fork server is a subreaper too, so the processes of a supervisor that
+died (a task can kill it) come back here and are killed. In the task sandbox (a pid
+namespace) whatever is left dies with the fork server; outside it, with the server's
+recovery. Pids are those of the fork server's pid namespace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -25,7 +33,7 @@ import sys
 from typing import Any
 
 import plait  # noqa: F401  (warm: every task may import it)
-from plait.runner import child
+from plait.runner import child, processes
 
 
 def main() -> None:
@@ -39,11 +47,14 @@ def main() -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the server
+    processes.become_subreaper()
     children: dict[int, int] = {}
+    _send({"op": "ready"})
     stdin = sys.stdin.buffer
     buffer = b""
     while True:
         ready, _, _ = select.select([stdin, wake_r], [], [])
+        before = set(children)
         if wake_r in ready:
             os.read(wake_r, 4096)
             _reap(children)
@@ -55,8 +66,33 @@ def main() -> None:
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _spawn(json.loads(line), children)
+                    _handle(json.loads(line), children)
         _reap(children)
+        if before - children.keys():  # an attempt ended
+            _kill_strays(children)
+
+
+def _handle(request: dict[str, Any], children: dict[int, int]) -> None:
+    if request["op"] == "signal":
+        _signal(request, children)
+    else:
+        _spawn(request, children)
+
+
+def _signal(request: dict[str, Any], children: dict[int, int]) -> None:
+    """Ask the attempt's supervisor to signal its processes (it knows them all)."""
+    sig = child.KILL if request["signal"] == "kill" else signal.SIGTERM
+    for pid, attempt_id in children.items():
+        if attempt_id == request["attempt_id"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+def _kill_strays(children: dict[int, int]) -> None:
+    """Kill the processes of supervisors that died before them (re-parented here)."""
+    for pid in processes.children(os.getpid()):
+        if pid not in children:
+            processes.kill_tree(pid)
 
 
 def _spawn(request: dict[str, Any], children: dict[int, int]) -> None:

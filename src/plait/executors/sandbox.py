@@ -1,0 +1,153 @@
+"""The task sandbox: what the fork server (and so every task) can see of the server's host.
+
+The fork server starts once, inside bubblewrap (`bwrap`), so each task's handoff pays
+nothing for it. Inside:
+
+- the whole file system read-only, with a private /tmp and a minimal /dev;
+- the data directory replaced by an empty one, except `runs/` and `artifacts/` (read-write):
+  no signing key, no database, no other server files;
+- a SQLite database kept elsewhere: its folder is hidden too, its other entries shown again;
+- the CLI's stored tokens (~/.config/plait) and `task_hidden_paths` hidden;
+- its own pid namespace (no /proc/<server pid>), no capabilities, no user namespaces of its
+  own (so nothing can be unmounted to uncover what is hidden), the network shared;
+- an environment built from an allow-list, never the server's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from plait.errors import Unavailable
+from plait.settings import Settings
+
+log = logging.getLogger("plait.executor")
+
+# What tasks get from the server's environment (and nothing else): what programs need to
+# find things, speak the right language, and use the machine's accelerators and threads.
+ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "PYTHONPATH", "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+})  # fmt: skip
+ENV_PREFIXES = ("LC_",)
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+    "bubblewrap), or run tasks without a sandbox with PLAIT_TASK_SANDBOX=off (tasks can then "
+    "read everything the server's user can, its secret key and database included)"
+)
+SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+PRIVATE_TMP = "/tmp"  # noqa: S108 (an empty tmpfs of the sandbox's own)
+
+
+class SandboxUnavailable(Unavailable):
+    """The task sandbox was asked for and cannot run here."""
+
+
+def sandboxed(settings: Settings) -> bool:
+    if settings.task_sandbox == "off":
+        return False
+    if shutil.which("bwrap") is None:
+        raise SandboxUnavailable(f"the task sandbox needs bubblewrap (bwrap): {INSTALL_HINT}")
+    return True
+
+
+def split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def task_environment(settings: Settings, sandbox: bool) -> dict[str, str]:
+    """The part of the server's environment tasks get: an allow-list, never PLAIT_*."""
+    extra = split(settings.task_env_passthrough)
+    names = ENV_NAMES.union(n for n in extra if not n.endswith("*"))
+    prefixes = ENV_PREFIXES + tuple(n[:-1] for n in extra if n.endswith("*"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (k in names or k.startswith(prefixes)) and not k.startswith("PLAIT_")
+    }
+    if sandbox:
+        env["TMPDIR"] = PRIVATE_TMP  # other places are read-only there
+    return env
+
+
+def command(settings: Settings, argv: list[str]) -> list[str]:
+    """`argv` inside bubblewrap, seeing what `settings` allows."""
+    data = settings.data_dir.resolve()
+    for name in ("runs", "artifacts"):
+        (data / name).mkdir(parents=True, exist_ok=True)
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", PRIVATE_TMP, "--unshare-user", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session"]  # fmt: skip
+    # Order matters: a later mount covers an earlier one, so what is hidden comes after what
+    # is opened, and the data directory, hidden last, can never be uncovered by the others.
+    for path in _existing(split(settings.task_writable_paths)):
+        args += ["--bind", str(path), str(path)]
+    args += _hide_database(settings, data)
+    args += _hide(_existing([*split(settings.task_hidden_paths), *_cli_config()]))
+    args += ["--tmpfs", str(data)]
+    for name in ("runs", "artifacts"):
+        args += ["--bind", str(data / name), str(data / name)]
+    return [*args, "--", *argv]
+
+
+def _existing(paths: Iterable[str | Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        resolved = Path(path).expanduser().resolve()
+        if resolved.exists():
+            found.append(resolved)
+    return found
+
+
+def _hide(paths: Iterable[Path]) -> list[str]:
+    args = []
+    for path in paths:
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        else:
+            args += ["--ro-bind", os.devnull, str(path)]
+    return args
+
+
+def _cli_config() -> list[Path]:
+    given = os.environ.get("PLAIT_CLI_CONFIG")
+    return [Path.home() / ".config" / "plait", *([Path(given)] if given else [])]
+
+
+def _hide_database(settings: Settings, data: Path) -> list[str]:
+    """A SQLite file outside the data directory: its folder is hidden (so a -wal or -shm
+    created later is hidden too), then its other entries are shown again, read-only."""
+    url = make_url(settings.resolved_database_url())
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return []
+    db = Path(url.database).resolve()
+    folder = db.parent
+    if db.is_relative_to(data):
+        return []
+    if folder == Path("/"):
+        raise SandboxUnavailable(
+            f"the task sandbox cannot hide a database at {db}: move it into a folder of its own"
+        )
+    secret = {db.name + suffix for suffix in SQLITE_FILES}
+    args = ["--tmpfs", str(folder)]
+    for entry in sorted(folder.iterdir()):
+        if entry.name in secret:
+            continue
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(entry), str(entry)]
+        else:
+            args += ["--ro-bind", str(entry), str(entry)]
+    return args
+
+
+def forkserver_argv() -> list[str]:
+    return [sys.executable, "-m", "plait.runner.forkserver"]
