@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PIDFILE = "pid"  # "<pid> <start time>", written by the task's process as it starts
+EXITFILE = "exit"  # {"exit_code": n}, written by the fork server when it reaps the process
 
 
 def attempt_dir(data_dir: Path, run_id: int, task_key: str, attempt: int) -> Path:
