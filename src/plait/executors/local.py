@@ -239,11 +239,13 @@ class LocalExecutor:
         """One bounded batch of the attempt's records, checked; bad ones are dropped with a
         note in its log, and a flood stops the attempt."""
         batch: list[Report] = []
-        for line in proc.events.read():
+        lines = proc.events.read()
+        first = proc.events.lines - len(lines) + 1
+        for number, line in enumerate(lines, first):
             try:
                 report = reports.accept(line, proc.intake)
             except Rejected as exc:
-                self._reject(proc, str(exc))
+                self._reject(proc, f"record {number} of the events file: {exc}")
                 continue
             if isinstance(report, ErrorReport):
                 # Kept on the attempt: a heartbeat may drain it before the exit does.
@@ -252,10 +254,9 @@ class LocalExecutor:
         self._check_flood(proc)
         return batch
 
-    def _reject(self, proc: _Proc, why: str) -> None:
+    def _reject(self, proc: _Proc, note: str) -> None:
         intake = proc.intake
         intake.rejected += 1
-        note = f"record {proc.events.lines} of the events file: {why}"
         intake.first_rejection = intake.first_rejection or note
         if intake.rejected <= reports.MAX_REJECTED:
             _note(proc.dir / "output.log", f"dropped {note}")
