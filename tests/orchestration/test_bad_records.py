@@ -24,6 +24,7 @@ records = [
     b'{"type": "metric", "key": "loss", "value": 1.0, "step": 99999999999}',
     b'{"type": "exited", "exit_code": 0}',
     b'{"type": "started", "pid": 1, "worker": "me"}',
+    b'{"type": "metric", "key": "a\\u0000b", "value": 1}',
     b'{"type": "artifact", "name": "pw", "path": "/etc/passwd", "size": 1}',
     b'{"type": "output", "key": "deep", "value": ' + b"[" * 40 + b"]" * 40 + b"}",
     json.dumps({"type": "output", "key": "big", "value": "x" * (20 << 20)}).encode(),
@@ -31,6 +32,7 @@ records = [
 ]
 with open(os.environ["PLAIT_EVENTS"], "ab") as f:
     f.write(b"\n".join(records) + b"\n")
+print("a NUL, which PostgreSQL cannot store: \0")
 """
 # 110 MB of junk lines.
 FLOOD = r"""
@@ -70,11 +72,11 @@ async def test_bad_records_cost_their_own_attempt_alone(
     junk = task(bad_done, "junk")["attempts"][0]
     assert (junk["status"], junk["outputs"]) == ("succeeded", {"ok": 1}), junk
     assert (
-        "9 bad records dropped, the first: record 1 of the events file: not a JSON"
+        "10 bad records dropped, the first: record 1 of the events file: not a JSON"
         in (junk["error"])
     ), junk
     notes = [line for line in (await _log(client, editor, bad["id"], "junk")) if "[plait]" in line]
-    assert len(notes) == 9, notes
+    assert len(notes) == 10, notes
     assert any("longer than" in n for n in notes), notes
 
     flood = task(bad_done, "flood")["attempts"][0]

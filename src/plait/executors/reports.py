@@ -49,26 +49,33 @@ MAX_EVENTS_BYTES = 64 << 20  # bytes of one attempt's events file: past this it 
 MAX_REJECTED = 100  # bad records of one attempt: past this it is failed
 
 
-def _cut(limit: int) -> BeforeValidator:
-    """Longer text is cut to `limit` characters (an error line is still worth showing)."""
-    return BeforeValidator(lambda v: v[:limit] if isinstance(v, str) else v)
+def _text(limit: int) -> BeforeValidator:
+    """Text to show: cut to `limit` characters, NUL (which PostgreSQL cannot store) replaced."""
+    return BeforeValidator(
+        lambda v: v[:limit].replace("\x00", "\ufffd") if isinstance(v, str) else v
+    )
 
 
 def _depth(value: Any) -> int:
-    """How deeply `value` nests lists and objects (iterative: no recursion to exhaust)."""
+    """How deeply `value` nests lists and objects (iterative: no recursion to exhaust);
+    a NUL in any of its text counts as too deep, since no database can store it."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
+        if isinstance(item, str) and "\x00" in item:
+            return MAX_DEPTH + 1
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            item = list(item.values())
+        if isinstance(item, list):
             deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in children)
+            stack.extend((child, depth + 1) for child in item)
     return deepest
 
 
 def _bounded_json(value: JsonValue) -> JsonValue:
     if _depth(value) > MAX_DEPTH:
-        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels, or holds a NUL character")
     size = len(json.dumps(value, allow_nan=False))
     if size > MAX_OUTPUT_BYTES:
         raise ValueError(
@@ -78,7 +85,7 @@ def _bounded_json(value: JsonValue) -> JsonValue:
     return value
 
 
-Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY, pattern=r"^[^\x00]+$")]
 Timestamp = Annotated[float | None, Field(default=None, ge=0, le=2**33, allow_inf_nan=False)]
 
 
@@ -91,7 +98,7 @@ class _Report(BaseModel):
 class Started(_Report):
     type: Literal["started"] = "started"
     pid: Annotated[int, Field(gt=0, lt=2**31)]
-    worker: Annotated[str, Field(max_length=200)]
+    worker: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]
 
 
 class Heartbeat(_Report):
@@ -140,19 +147,19 @@ class ArtifactReport(_Report):
 class LogReport(_Report):
     type: Literal["log"] = "log"
     offset: Annotated[int, Field(ge=0)]
-    text: Annotated[str, Field(max_length=MAX_LOG_TEXT)]
+    text: Annotated[str, _text(MAX_LOG_TEXT)]
 
 
 class ErrorReport(_Report):
     type: Literal["error"] = "error"
-    message: Annotated[str, _cut(MAX_MESSAGE)]
+    message: Annotated[str, _text(MAX_MESSAGE)]
 
 
 class Exited(_Report):
     type: Literal["exited"] = "exited"
     exit_code: Annotated[int, Field(ge=-255, le=255)]
     reason: Literal["timeout", "cancelled", "lost", "rejected"] | None = None
-    error: Annotated[str | None, _cut(MAX_ERROR)] = None
+    error: Annotated[str | None, _text(MAX_ERROR)] = None
 
 
 TaskRecord = Annotated[
