@@ -242,6 +242,8 @@ class LocalExecutor:
         lines = proc.events.read()
         first = proc.events.lines - len(lines) + 1
         for number, line in enumerate(lines, first):
+            if proc.intake.rejected > reports.MAX_REJECTED:
+                break  # a flood: this attempt is stopped below, the rest is not worth reading
             try:
                 report = reports.accept(line, proc.intake)
             except Rejected as exc:
