@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from plait.executors import reports
+from plait.executors import limits
 from plait.executors.base import Dispatch
 from plait.executors.eventsfile import CHUNK
 from plait.executors.local import LocalExecutor, _Proc
@@ -73,7 +73,7 @@ async def test_a_flood_is_read_in_bounded_pieces_and_fails_its_attempt_alone(
     flooded = await finish(executor, proc, 0)
     fine = await finish(executor, neighbour, 0)
 
-    assert proc.events.peak <= reports.MAX_LINE + CHUNK
+    assert proc.events.peak <= limits.MAX_LINE + CHUNK
     assert proc.events.offset < 22 << 20  # it stopped reading: the rest was never loaded
     (exited,) = flooded[-1:]
     assert isinstance(exited, Exited) and exited.reason == "rejected"
@@ -89,7 +89,7 @@ async def test_many_records_come_in_bounded_batches_all_before_the_exit(tmp_path
     first = executor._drain(proc)
     rest = await finish(executor, proc, 0)
 
-    assert len(first) == reports.MAX_RECORDS_PER_BATCH
+    assert len(first) == limits.MAX_RECORDS_PER_BATCH
     steps = [r.step for r in [*first, *rest] if isinstance(r, MetricReport)]
     assert steps == list(range(2500))
     assert isinstance(rest[-1], Exited) and rest[-1].exit_code == 0

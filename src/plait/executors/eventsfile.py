@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plait.executors.reports import MAX_LINE, MAX_RECORDS_PER_BATCH, READ_BUDGET
+from plait.executors.limits import MAX_LINE, MAX_RECORDS_PER_BATCH, READ_BUDGET
 
 CHUNK = 64 * 1024
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plait.executors import reports
+from plait.executors import limits, reports
 from plait.executors.base import AttemptRef, Dispatch, Emit
 from plait.executors.eventsfile import EventsFile
 from plait.executors.layout import (
@@ -242,7 +242,7 @@ class LocalExecutor:
         lines = proc.events.read()
         first = proc.events.lines - len(lines) + 1
         for number, line in enumerate(lines, first):
-            if proc.intake.rejected > reports.MAX_REJECTED:
+            if proc.intake.rejected > limits.MAX_REJECTED:
                 break  # a flood: this attempt is stopped below, the rest is not worth reading
             try:
                 report = reports.accept(line, proc.intake)
@@ -260,17 +260,17 @@ class LocalExecutor:
         intake = proc.intake
         intake.rejected += 1
         intake.first_rejection = intake.first_rejection or note
-        if intake.rejected <= reports.MAX_REJECTED:
+        if intake.rejected <= limits.MAX_REJECTED:
             _note(proc.dir / "output.log", f"dropped {note}")
 
     def _check_flood(self, proc: _Proc) -> None:
         intake, why = proc.intake, None
-        if intake.rejected > reports.MAX_REJECTED:
-            why = f"more than {reports.MAX_REJECTED} bad records ({_rejections(intake)})"
-        elif intake.records > reports.MAX_RECORDS:
-            why = f"more than {reports.MAX_RECORDS} records"
-        elif proc.events.offset > reports.MAX_EVENTS_BYTES:
-            why = f"more than {reports.MAX_EVENTS_BYTES >> 20} MiB of records"
+        if intake.rejected > limits.MAX_REJECTED:
+            why = f"more than {limits.MAX_REJECTED} bad records ({_rejections(intake)})"
+        elif intake.records > limits.MAX_RECORDS:
+            why = f"more than {limits.MAX_RECORDS} records"
+        elif proc.events.offset > limits.MAX_EVENTS_BYTES:
+            why = f"more than {limits.MAX_EVENTS_BYTES >> 20} MiB of records"
         if why is None or proc.reason == "rejected":
             return
         proc.reason, proc.error = "rejected", f"stopped: the task wrote {why} to its events file"
