@@ -239,6 +239,8 @@ class LocalExecutor:
         """One bounded batch of the attempt's records, checked; bad ones are dropped with a
         note in its log, and a flood stops the attempt."""
         batch: list[Report] = []
+        if proc.reason == "rejected":
+            return batch  # stopped for a flood: nothing more of it is read
         lines = proc.events.read()
         first = proc.events.lines - len(lines) + 1
         for number, line in enumerate(lines, first):
