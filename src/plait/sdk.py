@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MAX_OUTPUT_BYTES = 64 * 1024
+from plait.executors.limits import MAX_KEY, MAX_OUTPUT_BYTES, MAX_STEP
 
 _context: dict[str, Any] | None = None
 
@@ -54,10 +54,14 @@ def inputs() -> dict[str, dict[str, Any]]:
     return {key: dict(value) for key, value in _ctx()["inputs"].items()}
 
 
+def _check_key(what: str, key: object) -> None:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY or "\x00" in key:
+        raise ValueError(f"{what} key is a string of 1 to {MAX_KEY} characters, without NUL")
+
+
 def set_output(key: str, value: Any) -> None:
     """Publish a JSON value under `key` for downstream tasks and the run's page."""
-    if not isinstance(key, str) or not key:
-        raise ValueError("an output key is a non-empty string")
+    _check_key("an output", key)
     try:
         size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
@@ -72,12 +76,13 @@ def set_output(key: str, value: Any) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Record a number (a loss, an accuracy) at an optional step."""
+    _check_key("a metric", key)
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f"metric {key!r} must be a finite number, got {value!r}")
-    if step is not None and not isinstance(step, int):
-        raise ValueError("step must be an int")
-    _emit({"type": "metric", "key": str(key), "value": number, "step": step})
+    if step is not None and (not isinstance(step, int) or not -MAX_STEP - 1 <= step <= MAX_STEP):
+        raise ValueError(f"step must be an int between {-MAX_STEP - 1} and {MAX_STEP}")
+    _emit({"type": "metric", "key": key, "value": number, "step": step})
 
 
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:

@@ -46,8 +46,8 @@ class RecordingExecutor:
     def active(self) -> set[int]:
         return set()
 
-    async def kill_orphans(self, attempts: list[AttemptRef]) -> None:
-        return None
+    async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
+        return {a.attempt_id for a in attempts}
 
     async def stop(self) -> None:
         return None

@@ -291,3 +291,51 @@ def test_attempt_lost_in_a_crash_fails_the_run_without_retries(
     assert [a["status"] for a in task(run, "report")["attempts"]] == ["upstream_failed"]
     assert run["finished_at"] is not None
     assert_settled(run)
+
+
+# Wait for the test's go, count this execution, end.
+ONCE = """\
+import os, pathlib, time
+
+here = pathlib.Path(os.environ["PID_DIR"])
+(here / (os.environ["PLAIT_TASK_KEY"] + ".pid")).write_text(str(os.getpid()))
+while not (here / "go").exists():
+    time.sleep(0.02)
+with open(here / "executions", "a") as f:
+    f.write(os.environ["PLAIT_TASK_KEY"] + "\\n")
+"""
+KEYS = [f"t{i}" for i in range(6)]
+
+
+def test_tasks_that_finished_before_a_crash_do_not_run_again(tmp_path: Path, pid_dir: Path) -> None:
+    """The server is frozen (SIGSTOP) so it applies nothing, its tasks finish, then it is
+    killed (SIGKILL): their ends reached no database. After a restart each ran once."""
+    doc = {"name": "once", "tasks": [
+        {"key": k, "kind": "python", "code": ONCE, "retries": 1, "retry_delay": 0,
+         "env": {"PID_DIR": str(pid_dir)}} for k in KEYS
+    ]}  # fmt: skip
+    with plait_server(tmp_path) as first:
+        run_id = start_run(first, doc)
+        poll("every task to run", lambda: _all_running(first, run_id, pid_dir) or None)
+        pids = [int((pid_dir / f"{k}.pid").read_text()) for k in KEYS]
+        first.process.send_signal(signal.SIGSTOP)
+        (pid_dir / "go").touch()
+        poll("every task to end and be reaped", lambda: _all_gone(pids) or None)
+        crash(first)
+    with plait_server(tmp_path) as second:
+        run = wait_finished(second, run_id)
+    executions = sorted((pid_dir / "executions").read_text().split())
+    assert executions == KEYS, executions
+    assert run["status"] == "succeeded", run
+    assert [[a["status"] for a in task(run, k)["attempts"]] for k in KEYS] == [["succeeded"]] * 6
+
+
+def _all_running(live: Live, run_id: int, pid_dir: Path) -> bool:
+    run = get_run(live, run_id)
+    pids = all((pid_dir / f"{k}.pid").exists() for k in KEYS)
+    return pids and all(task(run, k)["status"] == "running" for k in KEYS)
+
+
+def _all_gone(pids: list[int]) -> bool:
+    """Ended and reaped by the fork server (a zombie still has its /proc entry)."""
+    return not any(os.path.exists(f"/proc/{pid}") for pid in pids)

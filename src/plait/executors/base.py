@@ -1,14 +1,16 @@
-"""The executor interface: a serializable dispatch out, JSON events back.
+"""The executor interface: a serializable dispatch out, typed reports back.
 
-Events are plain dicts with a "type" and an "attempt_id":
-  started    {"pid", "worker"}                 the process runs
-  heartbeat  {}                                still running
-  output     {"key", "value"}                  from plait.set_output
-  metric     {"key", "value", "step", "ts"}    from plait.log_metric
-  artifact   {"name", "path", "size"}          from plait.log_artifact
-  error      {"message"}                       the task's last error line
-  exited     {"exit_code", "reason"}           the process ended; reason: None | "timeout" |
-                                               "cancelled" | "lost"
+Reports (`plait.executors.reports`, a union keyed on `type`, each with an `attempt_id`):
+  started    pid, worker                  the process runs
+  heartbeat                               still running
+  output     key, value                   from plait.set_output
+  metric     key, value, step, ts         from plait.log_metric
+  artifact   name, path, size             from plait.log_artifact
+  log        offset, text                 what the task printed
+  error      message                      the task's last error line
+  exited     exit_code, reason, error     the process ended; reason: None | "timeout" |
+                                          "cancelled" | "lost" | "rejected"
+An executor reports an attempt's records before its `exited`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-Event = dict[str, Any]
-Emit = Callable[[Event], None]
+from plait.executors.reports import Report
+
+Emit = Callable[[Report], None]
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,12 @@ class Executor(Protocol):
         """Stop an attempt: SIGTERM, then SIGKILL after the grace period."""
 
     def active(self) -> set[int]:
-        """The attempt ids this executor is running now."""
+        """The attempt ids this executor is running, or has yet to report the end of."""
 
-    async def kill_orphans(self, attempts: list[AttemptRef]) -> None:
-        """Kill whatever still runs for attempts a dead server started (after a crash)."""
+    async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
+        """Settle attempts a dead server started (after a crash): an attempt whose exit was
+        recorded is reported (its records, then `exited`) as if it had just ended; whatever
+        still runs for the others is killed, and their ids are returned: they are lost."""
 
     async def stop(self) -> None:
         """Terminate everything and release resources."""

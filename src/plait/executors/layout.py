@@ -11,6 +11,7 @@ from pathlib import Path
 log = logging.getLogger("plait.files")
 
 PIDFILE = "pid"  # "<pid> <start time> <pid namespace>", written by the task's supervisor
+EXITFILE = "exit"  # {"exit_code": n}, written by the fork server when it reaps the process
 
 
 def attempt_dir(data_dir: Path, run_id: int, task_key: str, attempt: int) -> Path:

@@ -1,8 +1,10 @@
 """The local executor: every attempt in its own process, forked from a warm fork server.
 
 Output goes straight from the task to its log file (the server never holds it in memory);
-SDK events go to an events file that this executor reads as the task runs (each heartbeat)
-and when it ends, so they survive a server crash on disk.
+SDK records go to an events file that this executor reads as the task runs (each heartbeat)
+and when it ends, so they survive a server crash on disk. Each read is bounded (bytes, lines,
+line length) and every record is checked by `reports.accept`: a bad one is dropped with a note
+in the attempt's log, and a flood fails that attempt alone.
 """
 
 from __future__ import annotations
@@ -18,14 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plait.executors import sandbox
-from plait.executors.base import AttemptRef, Dispatch, Emit, Event
+from plait.executors import limits, reports, sandbox
+from plait.executors.base import AttemptRef, Dispatch, Emit
+from plait.executors.eventsfile import EventsFile
 from plait.executors.layout import (
+    EXITFILE,
     PIDFILE,
     artifacts_dir,
     attempt_dir,
     pid_namespace,
     process_start_time,
+)
+from plait.executors.reports import (
+    ErrorReport,
+    Exited,
+    Heartbeat,
+    Intake,
+    LogReport,
+    Rejected,
+    Report,
+    Started,
 )
 from plait.runner import processes
 from plait.settings import Settings
@@ -39,12 +53,24 @@ READY_SECONDS = 120.0  # for the fork server to start and import PLAIT_PRELOAD
 class _Proc:
     job: Dispatch
     dir: Path
+    artifacts: Path
     pid: int | None = None
-    offset: int = 0  # in the events file
     log_offset: int = 0  # in the output log, up to where it was sent as log events
     reason: str | None = None
     error: str | None = None
+    exit_code: int | None = None  # once the process ended
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    events: EventsFile = field(init=False)
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventsFile(self.dir / "events.jsonl")
+        self.intake = Intake(self.job.attempt_id, self.artifacts)
+
+    @classmethod
+    def of(cls, data_dir: Path, job: Dispatch) -> _Proc:
+        where = (data_dir, job.run_id, job.task_key, job.attempt)
+        return cls(job, attempt_dir(*where), artifacts_dir(*where))
 
 
 class LocalExecutor:
@@ -52,6 +78,7 @@ class LocalExecutor:
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._procs: dict[int, _Proc] = {}
+        self._closing: dict[int, _Proc] = {}  # ended; their last records not yet all reported
         self._emit: Emit = lambda _event: None
         self._zygote: asyncio.subprocess.Process | None = None
         self._background: set[asyncio.Future[None]] = set()
@@ -103,14 +130,12 @@ class LocalExecutor:
         raise RuntimeError(f"the fork server could not start: {said or 'no message'}")
 
     def active(self) -> set[int]:
-        return set(self._procs)
+        return set(self._procs) | set(self._closing)
 
     async def submit(self, job: Dispatch) -> None:
-        if job.attempt_id in self._procs:
+        if job.attempt_id in self._procs or job.attempt_id in self._closing:
             return
-        proc = _Proc(
-            job, attempt_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
-        )
+        proc = _Proc.of(self.settings.data_dir, job)
         self._procs[job.attempt_id] = proc
         request = self._prepare(proc)
         assert self._zygote is not None and self._zygote.stdin is not None
@@ -126,7 +151,7 @@ class LocalExecutor:
         context = {"params": job.params, "inputs": job.inputs, "run_id": job.run_id,
                    "task_key": job.task_key, "attempt": job.attempt}  # fmt: skip
         (folder / "context.json").write_text(json.dumps(context))
-        artifacts = artifacts_dir(self.settings.data_dir, job.run_id, job.task_key, job.attempt)
+        artifacts = proc.artifacts
         env = {
             **sandbox.task_environment(self.settings, self._sandbox),
             **job.env,
@@ -201,44 +226,90 @@ class LocalExecutor:
 
     def _started(self, proc: _Proc, pid: int) -> None:
         proc.pid = pid
-        self._emit({"type": "started", "attempt_id": proc.job.attempt_id, "pid": pid,
-                    "worker": self.worker})  # fmt: skip
+        self._emit(Started(attempt_id=proc.job.attempt_id, pid=pid, worker=self.worker))
 
     def _finished(self, proc: _Proc, exit_code: int) -> None:
+        """The process ended: what it left in its group is killed, and its last records are
+        reported in bounded batches (other attempts' reports go in between), then its exit.
+        Until then it stays in `active()`: nobody may judge it lost meanwhile."""
         attempt_id = proc.job.attempt_id
         self._procs.pop(attempt_id, None)
         for timer in proc.timers:
             timer.cancel()
-        for event in [*self._drain(proc), *self._log_batch(proc)]:
-            self._emit(event)
-        error = proc.error
-        if exit_code != 0 and (error is None or proc.reason in ("timeout", "cancelled")):
-            error = _describe_exit(exit_code, proc)
-        self._emit({"type": "exited", "attempt_id": attempt_id, "exit_code": exit_code,
-                    "reason": proc.reason, "error": error})  # fmt: skip
+        proc.exit_code = exit_code
+        self._closing[attempt_id] = proc
+        self._keep(asyncio.ensure_future(self._close(proc)))
 
-    def _drain(self, proc: _Proc) -> list[Event]:
-        """New complete lines of the attempt's events file, as events."""
+    async def _close(self, proc: _Proc) -> None:
         try:
-            with open(proc.dir / "events.jsonl", "rb") as f:
-                f.seek(proc.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        proc.offset += end
-        events = []
-        for line in data[:end].splitlines():
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict):
-                    events.append({**event, "attempt_id": proc.job.attempt_id})
-                    if event.get("type") == "error":
-                        # Kept on the attempt: a heartbeat may drain it before the exit does.
-                        proc.error = str(event.get("message"))
-        return events
+            offset = -1
+            while proc.reason != "rejected" and proc.events.offset != offset:
+                offset = proc.events.offset
+                for report in self._drain(proc):
+                    self._emit(report)
+                await asyncio.sleep(0)  # let the scheduler and other attempts in
+            for report in self._log_batch(proc):
+                self._emit(report)
+            self._emit(self._exited(proc))
+        finally:
+            self._closing.pop(proc.job.attempt_id, None)
 
-    def _log_batch(self, proc: _Proc) -> list[Event]:
+    def _exited(self, proc: _Proc) -> Exited:
+        code = proc.exit_code if proc.exit_code is not None else -1
+        error = proc.error
+        if code != 0 and (error is None or proc.reason in ("timeout", "cancelled")):
+            error = _describe_exit(code, proc)
+        elif proc.intake.rejected and proc.reason != "rejected":
+            note = _rejections(proc.intake)
+            error = f"{error}; {note}" if error else note
+        return Exited(attempt_id=proc.job.attempt_id, exit_code=code, reason=proc.reason,
+                      error=error)  # fmt: skip
+
+    def _drain(self, proc: _Proc) -> list[Report]:
+        """One bounded batch of the attempt's records, checked; bad ones are dropped with a
+        note in its log, and a flood stops the attempt."""
+        batch: list[Report] = []
+        if proc.reason == "rejected":
+            return batch  # stopped for a flood: nothing more of it is read
+        lines = proc.events.read()
+        first = proc.events.lines - len(lines) + 1
+        for number, line in enumerate(lines, first):
+            if proc.intake.rejected > limits.MAX_REJECTED:
+                break  # a flood: this attempt is stopped below, the rest is not worth reading
+            try:
+                report = reports.accept(line, proc.intake)
+            except Rejected as exc:
+                self._reject(proc, f"record {number} of the events file: {exc}")
+                continue
+            if isinstance(report, ErrorReport):
+                # Kept on the attempt: a heartbeat may drain it before the exit does.
+                proc.error = report.message
+            batch.append(report)
+        self._check_flood(proc)
+        return batch
+
+    def _reject(self, proc: _Proc, note: str) -> None:
+        intake = proc.intake
+        intake.rejected += 1
+        intake.first_rejection = intake.first_rejection or note
+        if intake.rejected <= limits.MAX_REJECTED:
+            _note(proc.dir / "output.log", f"dropped {note}")
+
+    def _check_flood(self, proc: _Proc) -> None:
+        intake, why = proc.intake, None
+        if intake.rejected > limits.MAX_REJECTED:
+            why = f"more than {limits.MAX_REJECTED} bad records ({_rejections(intake)})"
+        elif intake.records > limits.MAX_RECORDS:
+            why = f"more than {limits.MAX_RECORDS} records"
+        elif proc.events.offset > limits.MAX_EVENTS_BYTES:
+            why = f"more than {limits.MAX_EVENTS_BYTES >> 20} MiB of records"
+        if why is None or proc.reason == "rejected":
+            return
+        proc.reason, proc.error = "rejected", f"stopped: the task wrote {why} to its events file"
+        _note(proc.dir / "output.log", proc.error)
+        self._signal(proc, signal.SIGKILL)
+
+    def _log_batch(self, proc: _Proc) -> list[Report]:
         """What the task printed since the last batch, as one `log` event. At most
         LOG_BATCH bytes go out per batch; a flood is skipped over, and says so (the whole
         log stays on disk, readable through the logs API)."""
@@ -256,10 +327,9 @@ class LocalExecutor:
         text = data.decode("utf-8", "replace")
         if skipped:
             text = f"[... {skipped} bytes skipped; the full log is in the logs API ...]\n{text}"
-        event = {"type": "log", "attempt_id": proc.job.attempt_id, "offset": proc.log_offset,
-                 "text": text}  # fmt: skip
+        report = LogReport(attempt_id=proc.job.attempt_id, offset=proc.log_offset, text=text)
         proc.log_offset += skipped + len(data)
-        return [event]
+        return [report]
 
     async def _heartbeats(self) -> None:
         while True:
@@ -267,14 +337,27 @@ class LocalExecutor:
             for proc in list(self._procs.values()):
                 if proc.pid is None:
                     continue
-                for event in [*self._drain(proc), *self._log_batch(proc)]:
-                    self._emit(event)
-                self._emit({"type": "heartbeat", "attempt_id": proc.job.attempt_id})
+                for report in [*self._drain(proc), *self._log_batch(proc)]:
+                    self._emit(report)
+                self._emit(Heartbeat(attempt_id=proc.job.attempt_id))
 
-    async def kill_orphans(self, attempts: list[AttemptRef]) -> None:
+    async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
+        lost = set()
         for ref in attempts:
-            folder = attempt_dir(self.settings.data_dir, ref.run_id, ref.task_key, ref.attempt)
-            await asyncio.to_thread(_kill_recorded, folder / PIDFILE)
+            job = Dispatch(ref.attempt_id, ref.run_id, "", ref.task_key, ref.attempt, "", "")
+            proc = _Proc.of(self.settings.data_dir, job)
+            # Killed either way: a recorded exit is the leader's, its group may live on.
+            pid = await asyncio.to_thread(_kill_recorded, proc.dir / PIDFILE)
+            code = await asyncio.to_thread(_recorded_exit, proc.dir / EXITFILE)
+            if code is None:
+                lost.add(ref.attempt_id)
+                continue
+            if pid is not None:
+                self._emit(Started(attempt_id=ref.attempt_id, pid=pid, worker=self.worker))
+            proc.exit_code = code
+            self._closing[ref.attempt_id] = proc
+            await self._close(proc)
+        return lost
 
     async def stop(self) -> None:
         self._stopping = True
@@ -292,18 +375,20 @@ class LocalExecutor:
                     self._zygote.kill()
 
 
-def _kill_recorded(pidfile: Path) -> None:
+def _kill_recorded(pidfile: Path) -> int | None:
     """Kill the processes of an attempt whose supervisor recorded its pid, if that very
     process still lives: in this pid namespace (a sandboxed one's ended with its fork
-    server), with the same start time (so a pid the system has since reused is left alone)."""
+    server), with the same start time (so a pid the system has since reused is left alone).
+    Returns the pid recorded, if any."""
     try:
         pid_text, started, namespace = pidfile.read_text().split()
         pid = int(pid_text)
     except (OSError, ValueError):
-        return
+        return None
     if namespace == pid_namespace() and process_start_time(pid) == started:
         log.warning("killing orphaned task processes of %d (%s)", pid, pidfile.parent)
         processes.kill_tree(pid)
+    return pid if 0 < pid < 2**31 else None
 
 
 async def _log_stderr(zygote: asyncio.subprocess.Process) -> None:
@@ -311,6 +396,25 @@ async def _log_stderr(zygote: asyncio.subprocess.Process) -> None:
     assert zygote.stderr is not None
     while line := await zygote.stderr.readline():
         log.warning("fork server: %s", line.decode(errors="replace").rstrip())
+
+
+def _recorded_exit(path: Path) -> int | None:
+    """The exit code the fork server recorded for an attempt, or None if it recorded none."""
+    try:
+        code = json.loads(path.read_text())["exit_code"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return code if isinstance(code, int) and -255 <= code <= 255 else None
+
+
+def _note(log_path: Path, text: str) -> None:
+    """A line from Plait in the attempt's log, where its user looks first."""
+    with contextlib.suppress(OSError), open(log_path, "a", encoding="utf-8") as f:
+        f.write(f"[plait] {text}\n")
+
+
+def _rejections(intake: Intake) -> str:
+    return f"{intake.rejected} bad records dropped, the first: {intake.first_rejection}"
 
 
 def _describe_exit(exit_code: int, proc: _Proc) -> str:

@@ -1,10 +1,12 @@
 """The scheduler: advances runs on events, not on a polling interval.
 
 One loop per server. It wakes when an executor reports (a task started, ended, logged), when
-the API changes a run, or on its tick (cron, due retries, zombies). Each wake it applies the
-executor's events in one transaction, then advances every run those events touched: claims
-ready tasks (pending -> queued, compare-and-set), dispatches them after commit, marks tasks
-whose upstream failed, and finishes runs.
+the API changes a run, or on its tick (cron, due retries, zombies). Each wake it does one
+bounded round: a batch of the executor's reports (one transaction, each attempt's part in its
+own savepoint), then a batch of the runs they or the API touched: claims ready tasks
+(pending -> queued, compare-and-set), dispatches them after commit, marks tasks whose upstream
+failed, and finishes runs. Rounds are small so that no kind of work starves another: under a
+flood of new runs, reports still get applied between batches, and the tick still fires.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plait.db.engine import Database
 from plait.db.models import Artifact, Metric, Run, TaskAttempt
 from plait.events import outbox
-from plait.executors.base import AttemptRef, Dispatch, Event, Executor
+from plait.executors.base import AttemptRef, Dispatch, Executor
+from plait.executors.reports import (
+    ArtifactReport,
+    Exited,
+    Heartbeat,
+    LogReport,
+    MetricReport,
+    Output,
+    Report,
+    Started,
+)
 from plait.orchestration import cron
 from plait.orchestration.runs import (
     active_run_count,
@@ -47,6 +60,8 @@ from plait.settings import Settings
 
 log = logging.getLogger("plait.scheduler")
 A, R = AttemptStatus, RunStatus
+REPORTS_PER_ROUND = 2000  # reports applied in one transaction
+RUNS_PER_ROUND = 16  # runs advanced before the next batch of reports
 
 
 class Scheduler:
@@ -55,7 +70,7 @@ class Scheduler:
         self.settings = settings
         self.executor = executor
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._events: list[Event] = []
+        self._events: list[Report] = []
         self._dirty: set[int] = set()
         self._starved: set[int] = set()  # runs with ready tasks that found no free slot
         self._wake = asyncio.Event()
@@ -83,8 +98,8 @@ class Scheduler:
             self._dirty.add(run_id)
         self._wake.set()
 
-    def _on_event(self, event: Event) -> None:
-        self._events.append(event)
+    def _on_event(self, report: Report) -> None:
+        self._events.append(report)
         self._wake.set()
 
     async def _loop(self) -> None:
@@ -100,80 +115,123 @@ class Scheduler:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.settings.tick_seconds
                     await self.tick()
-                await self.step()
+                await self._round()
+                if self._events or self._dirty:
+                    self._wake.set()  # more to do: next round, after a due tick if any
             except Exception:  # the loop must outlive one bad step; the next wake retries
                 log.exception("scheduler step failed")
                 await asyncio.sleep(self.settings.tick_seconds)
 
     async def step(self) -> None:
-        """Apply pending executor events, then advance every run they or the API touched."""
-        while self._events:
-            events, self._events = self._events, []
-            await self._apply(events)
-        while self._dirty:
-            run_ids, self._dirty = sorted(self._dirty), set()
-            for run_id in run_ids:
-                await self.advance(run_id)
+        """Apply every pending report and advance every run they or the API touched, in
+        bounded rounds (the loop runs one round per wake; tests call this)."""
+        while self._events or self._dirty:
+            await self._round()
 
-    # --- events from the executor -------------------------------------------------------
+    async def _round(self) -> None:
+        """A batch of reports, then a batch of runs: neither kind of work waits for all of
+        the other."""
+        await self._apply_batch()
+        run_ids = sorted(self._dirty)[:RUNS_PER_ROUND]
+        self._dirty.difference_update(run_ids)
+        for run_id in run_ids:
+            await self.advance(run_id)
 
-    async def _apply(self, events: list[Event]) -> None:
-        ids = {e["attempt_id"] for e in events}
-        beats = {e["attempt_id"] for e in events if e["type"] == "heartbeat"}
+    # --- reports from the executor ------------------------------------------------------
+
+    async def _apply_batch(self) -> None:
+        batch = self._events[:REPORTS_PER_ROUND]
+        del self._events[:REPORTS_PER_ROUND]
+        try:
+            await self._apply(batch)
+        except BaseException:
+            self._events[:0] = batch  # not applied (the database failed): kept for the retry
+            raise
+
+    async def _apply_waiting(self) -> None:
+        """Apply the reports waiting now (not those that arrive meanwhile: this ends)."""
+        for _ in range(-(-len(self._events) // REPORTS_PER_ROUND)):
+            await self._apply_batch()
+
+    async def _apply(self, reports: list[Report], fail_broken: bool = True) -> None:
+        """Apply reports in one transaction, each attempt's in a savepoint of its own: one
+        that cannot be applied fails its attempt alone, never another's reports."""
+        by_attempt: dict[int, list[Report]] = {}
+        for report in reports:
+            by_attempt.setdefault(report.attempt_id, []).append(report)
+        broken: list[int] = []
         async with self.db.write() as session:
-            rows = await session.execute(select(TaskAttempt).where(TaskAttempt.id.in_(ids)))
+            rows = await session.execute(
+                select(TaskAttempt).where(TaskAttempt.id.in_(list(by_attempt)))
+            )
             attempts = {a.id: a for a in rows.scalars()}
-            if beats:
-                await session.execute(
-                    update(TaskAttempt)
-                    .where(TaskAttempt.id.in_(beats), TaskAttempt.status == A.running)
-                    .values(heartbeat_at=datetime.now(UTC))
-                    .execution_options(synchronize_session=False)
-                )
-            for event in events:
-                attempt = attempts.get(event["attempt_id"])
-                if attempt is not None and event["type"] != "heartbeat":
-                    await self._apply_one(session, attempt, event)
+            await _heartbeats(session, reports)
+            for attempt_id, mine in by_attempt.items():
+                attempt = attempts.get(attempt_id)
+                if attempt is not None and not await self._apply_own(session, attempt, mine):
+                    broken.append(attempt_id)
+        if broken and fail_broken:
+            await self._fail_broken(broken)
 
-    async def _apply_one(self, session: AsyncSession, attempt: TaskAttempt, event: Event) -> None:
-        kind = event["type"]
-        if kind == "started" and attempt.status == A.queued:
-            plan = await self._plan_for(session, attempt.run_id)
-            timeout = plan.tasks[attempt.task_key].get("timeout")
-            deadline = datetime.now(UTC) + timedelta(seconds=timeout) if timeout else None
-            await transition(session, attempt, A.running, pid=event["pid"],
-                             worker=event["worker"], timeout_at=deadline)  # fmt: skip
-        elif kind == "output":
-            attempt.outputs = {**attempt.outputs, str(event["key"]): event["value"]}
-        elif kind == "metric":
-            metric = Metric(run_id=attempt.run_id, task_key=attempt.task_key,
-                            attempt=attempt.attempt, key=str(event["key"])[:200],
-                            value=float(event["value"]), step=event.get("step"),
-                            created_at=_when(event))  # fmt: skip
-            session.add(metric)
-            outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
-                          key=metric.key, value=metric.value, step=metric.step)  # fmt: skip
-        elif kind == "log":
-            outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
-                          attempt=attempt.attempt, offset=event["offset"],
-                          text=event["text"])  # fmt: skip
-        elif kind == "artifact":
-            session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
-                                 attempt=attempt.attempt, name=str(event["name"])[:255],
-                                 path=str(event["path"]), size=int(event["size"])))  # fmt: skip
-        elif kind == "exited":
-            await self._finish(session, attempt, event)
+    async def _apply_own(
+        self, session: AsyncSession, attempt: TaskAttempt, reports: list[Report]
+    ) -> bool:
+        attempt_id = attempt.id
+        try:
+            async with session.begin_nested():
+                for report in reports:
+                    await self._apply_one(session, attempt, report)
+        except Exception:  # isolate it: logged in full, and its attempt fails (below)
+            log.exception("could not apply the reports of attempt %d", attempt_id)
+            return False
+        return True
 
-    async def _finish(self, session: AsyncSession, attempt: TaskAttempt, event: Event) -> None:
+    async def _fail_broken(self, attempt_ids: list[int]) -> None:
+        error = "lost: Plait could not record its reports (see the server log)"
+        try:
+            await self._apply([_lost(i, error) for i in attempt_ids], fail_broken=False)
+        finally:
+            for attempt_id in attempt_ids:
+                await self.executor.terminate(attempt_id, "lost")
+
+    async def _apply_one(self, session: AsyncSession, attempt: TaskAttempt, report: Report) -> None:
         if attempt.status not in (A.queued, A.running):
-            return  # already settled (a zombie sweep, another scheduler)
+            return  # settled: what a lost or cancelled attempt still says changes nothing
+        match report:
+            case Started() if attempt.status == A.queued:
+                await self._started(session, attempt, report)
+            case Output(key=key, value=value):
+                attempt.outputs = {**attempt.outputs, key: value}
+            case MetricReport():
+                _add_metric(session, attempt, report)
+            case LogReport():
+                outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
+                              attempt=attempt.attempt, offset=report.offset,
+                              text=report.text)  # fmt: skip
+            case ArtifactReport():
+                session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
+                                     attempt=attempt.attempt, name=report.name,
+                                     path=report.path, size=report.size))  # fmt: skip
+            case Exited():
+                await self._finish(session, attempt, report)
+
+    async def _started(self, session: AsyncSession, attempt: TaskAttempt, report: Started) -> None:
+        plan = await self._plan_for(session, attempt.run_id)
+        timeout = plan.tasks[attempt.task_key].get("timeout")
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout) if timeout else None
+        await transition(session, attempt, A.running, pid=report.pid, worker=report.worker,
+                         timeout_at=deadline)  # fmt: skip
+
+    async def _finish(self, session: AsyncSession, attempt: TaskAttempt, report: Exited) -> None:
         run = await session.get(Run, attempt.run_id)
         assert run is not None
-        code, error = event["exit_code"], event.get("error")
-        fields: dict[str, Any] = {"exit_code": code, "error": error}
-        if code == 0 and event.get("reason") is None:
+        code, reason = report.exit_code, report.reason
+        fields: dict[str, Any] = {"exit_code": code, "error": report.error}
+        if code == 0 and reason is None:
+            if attempt.status == A.queued:  # recovered: it ran, though its start was unseen
+                await transition(session, attempt, A.running)
             await transition(session, attempt, A.succeeded, **fields)
-        elif event.get("reason") == "cancelled" or run.cancel_requested_at is not None:
+        elif reason == "cancelled" or run.cancel_requested_at is not None:
             await transition(session, attempt, A.cancelled, **fields)
         else:
             await self._failed(session, attempt, fields)
@@ -347,9 +405,11 @@ class Scheduler:
         return found
 
     async def _sweep_zombies(self, now: datetime) -> None:
-        """Attempts nobody has heard from in `zombie_seconds` are lost: retried or failed."""
+        """Attempts nobody has heard from in `zombie_seconds` are lost: retried or failed.
+        Waiting reports are applied first, and an attempt the executor still runs, or whose
+        exit waits to be applied, is never judged: its silence is the scheduler's, not its."""
+        await self._apply_waiting()
         cutoff = now - timedelta(seconds=self.settings.zombie_seconds)
-        mine = self.executor.active()
         async with self.db.read() as session:
             silent = await session.execute(
                 select(TaskAttempt.id).where(
@@ -357,7 +417,8 @@ class Scheduler:
                     | ((TaskAttempt.status == A.queued) & (TaskAttempt.queued_at < cutoff))
                 )
             )
-            lost = [i for i in silent.scalars() if i not in mine]
+            known = self.executor.active() | _exits(self._events)
+            lost = [i for i in silent.scalars() if i not in known]
         if lost:
             log.warning("attempts %s stopped reporting; treating them as lost", lost)
             await self._apply([_lost(i, "stopped reporting (no heartbeat)") for i in lost])
@@ -365,9 +426,10 @@ class Scheduler:
     # --- recovery after a crash -----------------------------------------------------------
 
     async def recover(self) -> None:
-        """Attempts a dead server on this host left queued or running are lost: the executor
-        kills what is left of their processes, and they are retried or failed like any other
-        failure."""
+        """Attempts a dead server on this host left queued or running: those whose exit was
+        recorded are finished from what they left on disk (their work is not redone); the
+        others are lost: the executor kills what is left of their processes, and they are
+        retried or failed like any other failure."""
         host = socket.gethostname()
         async with self.db.read() as session:
             rows = await session.execute(
@@ -381,11 +443,12 @@ class Scheduler:
         if orphaned:
             log.warning("recovering attempts %s left by a server that stopped",
                         [a.id for a in orphaned])  # fmt: skip
-            await self.executor.kill_orphans(
+            lost = await self.executor.recover_orphans(
                 [AttemptRef(a.id, a.run_id, a.task_key, a.attempt) for a in orphaned]
             )
-            lost = [_lost(a.id, "lost: the server running it stopped") for a in orphaned]
-            await self._apply(lost)
+            await self._apply_waiting()  # the finished ones' records and exits
+            if lost:
+                await self._apply([_lost(i, "lost: the server running it stopped") for i in lost])
 
     # --- plans: a version's tasks in dependency order, cached ------------------------------
 
@@ -431,14 +494,34 @@ def _identity(run: Run) -> tuple[Any, ...]:
     return run.workflow_id, run.workflow_version, run.created_at
 
 
-def _lost(attempt_id: int, error: str) -> Event:
-    return {"type": "exited", "attempt_id": attempt_id, "exit_code": -1, "reason": "lost",
-            "error": error}  # fmt: skip
+def _lost(attempt_id: int, error: str) -> Exited:
+    return Exited(attempt_id=attempt_id, exit_code=-1, reason="lost", error=error)
 
 
-def _when(event: Event) -> datetime:
-    ts = event.get("ts")
-    return datetime.fromtimestamp(ts, UTC) if isinstance(ts, int | float) else datetime.now(UTC)
+def _exits(reports: Iterable[Report]) -> set[int]:
+    """Attempts whose exit is known but not applied yet."""
+    return {r.attempt_id for r in reports if isinstance(r, Exited)}
+
+
+async def _heartbeats(session: AsyncSession, reports: list[Report]) -> None:
+    """All heartbeats of a batch in one statement."""
+    beats = {r.attempt_id for r in reports if isinstance(r, Heartbeat)}
+    if beats:
+        await session.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.id.in_(beats), TaskAttempt.status == A.running)
+            .values(heartbeat_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _add_metric(session: AsyncSession, attempt: TaskAttempt, report: MetricReport) -> None:
+    when = datetime.fromtimestamp(report.ts, UTC) if report.ts is not None else datetime.now(UTC)
+    session.add(Metric(run_id=attempt.run_id, task_key=attempt.task_key, attempt=attempt.attempt,
+                       key=report.key, value=report.value, step=report.step,
+                       created_at=when))  # fmt: skip
+    outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
+                  key=report.key, value=report.value, step=report.step)  # fmt: skip
 
 
 def _dead_local_worker(worker: str | None, host: str) -> bool:

@@ -1,0 +1,23 @@
+"""The bounds on what a task may report, in one place: the server checks every record
+against them (`plait.executors.reports`), and the task SDK checks at the source, so a task
+hears of a broken bound at once. Plain numbers: the SDK imports this in every task.
+"""
+
+from __future__ import annotations
+
+MAX_OUTPUT_BYTES = 64 * 1024  # one output value, as JSON
+MAX_OUTPUT_KEYS = 64  # distinct outputs of one attempt
+MAX_DEPTH = 32  # nesting of an output value: deeper ones break every reader downstream
+MAX_KEY = 200  # output and metric keys (the metrics table's column)
+MAX_NAME = 255  # artifact names (the artifacts table's column)
+MAX_MESSAGE = 1000  # an error line a task reports; longer ones are cut
+MAX_ERROR = 4000  # an attempt's error as the executor reports it
+MAX_LOG_TEXT = 128 * 1024  # one log report (the executor sends at most 64 KiB of output)
+MAX_STEP = 2**31 - 1  # a metric's step (a 32-bit column on PostgreSQL)
+MAX_SIZE = 2**53  # an artifact's size in bytes
+MAX_LINE = MAX_OUTPUT_BYTES + 4096  # one record in the events file, newline included
+MAX_RECORDS_PER_BATCH = 1000  # records read from one attempt per batch
+READ_BUDGET = 1 << 20  # bytes read from one attempt's events file per batch
+MAX_RECORDS = 100_000  # records of one attempt in all: past this the attempt is failed
+MAX_EVENTS_BYTES = 64 << 20  # bytes of one attempt's events file: past this it is failed
+MAX_REJECTED = 100  # bad records of one attempt: past this it is failed

@@ -1,0 +1,232 @@
+"""Reports: what an executor tells the scheduler about an attempt, typed and bounded.
+
+Every report is one of the models below, told apart by `type`. This module is the one place
+where their fields and bounds are defined, and `accept` is the one function that turns a
+record a task wrote (untrusted bytes) into a report, so a remote worker's execution API can
+apply the very same checks. A record that fails them is `Rejected` with a reason a user can
+read; it never reaches the scheduler.
+
+A task may write `output`, `metric`, `artifact` and `error` records; `started`, `heartbeat`,
+`log` and `exited` come from the executor itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from plait.executors.limits import (
+    MAX_DEPTH,
+    MAX_ERROR,
+    MAX_KEY,
+    MAX_LINE,
+    MAX_LOG_TEXT,
+    MAX_MESSAGE,
+    MAX_NAME,
+    MAX_OUTPUT_BYTES,
+    MAX_OUTPUT_KEYS,
+    MAX_SIZE,
+    MAX_STEP,
+)
+
+
+def _text(limit: int) -> BeforeValidator:
+    """Text to show: cut to `limit` characters, NUL (which PostgreSQL cannot store) replaced."""
+    return BeforeValidator(
+        lambda v: v[:limit].replace("\x00", "\ufffd") if isinstance(v, str) else v
+    )
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests lists and objects (iterative: no recursion to exhaust);
+    a NUL in any of its text counts as too deep, since no database can store it."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return MAX_DEPTH + 1
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _bounded_json(value: JsonValue) -> JsonValue:
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels, or holds a NUL character")
+    size = len(json.dumps(value, allow_nan=False))
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"is {size} bytes as JSON, over the {MAX_OUTPUT_BYTES // 1024} KiB limit; "
+            "write a file and log_artifact() it instead"
+        )
+    return value
+
+
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY, pattern=r"^[^\x00]+$")]
+Timestamp = Annotated[float | None, Field(default=None, ge=0, le=2**33, allow_inf_nan=False)]
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    attempt_id: int
+
+
+class Started(_Report):
+    type: Literal["started"] = "started"
+    pid: Annotated[int, Field(gt=0, lt=2**31)]
+    worker: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]
+
+
+class Heartbeat(_Report):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class Output(_Report):
+    type: Literal["output"] = "output"
+    key: Key
+    value: Annotated[JsonValue, AfterValidator(_bounded_json)]
+
+
+class MetricReport(_Report):
+    type: Literal["metric"] = "metric"
+    key: Key
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    step: Annotated[int | None, Field(default=None, ge=-MAX_STEP - 1, le=MAX_STEP)]
+    ts: Timestamp
+
+
+class ArtifactReport(_Report):
+    type: Literal["artifact"] = "artifact"
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[^/\x00]+$")]
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    size: Annotated[int, Field(ge=0, le=MAX_SIZE)]
+
+    @field_validator("name")
+    @classmethod
+    def _not_dots(cls, name: str) -> str:
+        if name in (".", ".."):
+            raise ValueError("is not a file name")
+        return name
+
+    @field_validator("path")
+    @classmethod
+    def _inside_own_folder(cls, path: str, info: ValidationInfo) -> str:
+        folder = (info.context or {}).get("artifacts")
+        if folder is None:
+            return path  # built by an executor, not read from a task
+        real, root = os.path.realpath(path), os.path.realpath(folder)
+        if os.path.commonpath([real, root]) != root or real == root:
+            raise ValueError("is outside the attempt's artifacts folder")
+        return real
+
+
+class LogReport(_Report):
+    type: Literal["log"] = "log"
+    offset: Annotated[int, Field(ge=0)]
+    text: Annotated[str, _text(MAX_LOG_TEXT)]
+
+
+class ErrorReport(_Report):
+    type: Literal["error"] = "error"
+    message: Annotated[str, _text(MAX_MESSAGE)]
+
+
+class Exited(_Report):
+    type: Literal["exited"] = "exited"
+    exit_code: Annotated[int, Field(ge=-255, le=255)]
+    reason: Literal["timeout", "cancelled", "lost", "rejected"] | None = None
+    error: Annotated[str | None, _text(MAX_ERROR)] = None
+
+
+TaskRecord = Annotated[
+    Output | MetricReport | ArtifactReport | ErrorReport, Field(discriminator="type")
+]
+Report = Annotated[
+    Started | Heartbeat | Output | MetricReport | ArtifactReport | LogReport | ErrorReport | Exited,
+    Field(discriminator="type"),
+]
+_TASK_RECORD: TypeAdapter[TaskRecord] = TypeAdapter(TaskRecord)
+_REPORT: TypeAdapter[Report] = TypeAdapter(Report)
+
+
+class Rejected(ValueError):
+    """A record a task wrote that is not a valid report; `str()` says why, for its user."""
+
+
+@dataclass
+class Intake:
+    """What one attempt has reported so far: the state its records are checked against."""
+
+    attempt_id: int
+    artifacts: Path
+    records: int = 0
+    rejected: int = 0
+    first_rejection: str | None = None
+    output_keys: set[str] = field(default_factory=set)
+
+
+def accept(
+    line: bytes | None, intake: Intake
+) -> Output | MetricReport | ArtifactReport | ErrorReport:
+    """The report a task's record (one line of its events file; None for a line too long to
+    read) stands for, checked against every bound; `Rejected` if it is not one (the caller
+    drops it and says so). Never raises anything else."""
+    intake.records += 1
+    if line is None:
+        raise Rejected(f"longer than {MAX_LINE} bytes (skipped unread)")
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's stack
+        raise Rejected("not a JSON record") from None
+    if not isinstance(data, dict):
+        raise Rejected("not a JSON object")
+    try:
+        report = _TASK_RECORD.validate_python(
+            {**data, "attempt_id": intake.attempt_id}, context={"artifacts": intake.artifacts}
+        )
+    except (ValidationError, RecursionError) as exc:
+        raise Rejected(_describe(data, exc)) from None
+    if isinstance(report, Output) and report.key not in intake.output_keys:
+        if len(intake.output_keys) >= MAX_OUTPUT_KEYS:
+            raise Rejected(f"output {report.key!r}: more than {MAX_OUTPUT_KEYS} outputs")
+        intake.output_keys.add(report.key)
+    return report
+
+
+def _describe(data: dict[str, Any], exc: Exception) -> str:
+    kind = str(data.get("type"))[:40]
+    if not isinstance(exc, ValidationError):
+        return f"{kind} record nests too deeply"
+    if kind not in ("output", "metric", "artifact", "error"):
+        return f"type {kind!r} is not a record a task may write"
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"] if p != kind)
+    name = data.get("key", data.get("name"))
+    label = f"{kind} {str(name)[:40]!r}" if isinstance(name, str) else kind
+    return f"{label}: {where} {first['msg']}".replace("Value error, ", "")
+
+
+def report(data: dict[str, Any]) -> Report:
+    """A report an executor builds (never a task's record): validated like any other."""
+    return _REPORT.validate_python(data)
