@@ -64,7 +64,7 @@ async def _login_body(request: Request) -> LoginRequest:
     except ValidationError as exc:
         loc_errors = [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
         raise InvalidInput(loc_errors) from exc
-    except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+    except (ValueError, UnicodeDecodeError, AssertionError, RecursionError) as exc:
         raise InvalidInput([FieldError(("body",), "send JSON or a form")]) from exc
 
 
