@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 from plait.api.schemas import ProblemDetails
 
@@ -38,13 +38,19 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": MEANING[code]} for code in codes}
 
 
+def flat_routes(app: FastAPI) -> list[Any]:
+    """Every route with its full path: newer FastAPI keeps included routers nested."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(iterate(app.routes)) if iterate is not None else list(app.routes)
+
+
 def _dependants(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for sub in dependant.dependencies:
         yield from _dependants(sub)
 
 
-def inferred(route: APIRoute) -> set[int]:
+def inferred(route: Any) -> set[int]:
     """The error answers the route's signature makes possible."""
     found = list(_dependants(route.dependant))
     names = {getattr(d.call, "__name__", "") for d in found}
@@ -81,8 +87,10 @@ def _document(app: FastAPI) -> dict[str, Any]:
     problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem.pop("$defs", {}))
     components["ProblemDetails"] = problem
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+    for route in flat_routes(app):
+        if not isinstance(getattr(route, "dependant", None), Dependant):
+            continue  # not an API route (the docs pages, static files)
+        if not route.include_in_schema:
             continue
         for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
+from plait.api.openapi import flat_routes
 from plait.errors import FieldError, InvalidInput, PlaitError
 
 log = logging.getLogger("plait.api")
@@ -89,9 +89,9 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route takes at this path. Starlette's own `Allow` names only the
     first route that matched the path, though routes for other methods share it."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:  # PARTIAL: the path matches, the method does not
+    for route in flat_routes(request.app):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
 
