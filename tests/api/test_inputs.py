@@ -64,7 +64,10 @@ async def test_non_ascii_digits_never_read_as_an_id(
             patched = await client.patch(
                 "/api/v1/workflows/train",
                 json={"description": "x"},
-                headers={**h, "If-Match": if_match.encode()},
+                headers=[
+                    *((k.encode(), v.encode()) for k, v in h.items()),
+                    (b"If-Match", if_match.encode()),
+                ],
             )
             problem(patched, 422)
     assert (await client.get("/api/v1/workflows/train", headers=h)).json()["current_version"] == 1
@@ -233,3 +236,46 @@ async def test_a_wrong_method_answers_405_with_every_allowed_method(
         answer = await client.request("PURGE", path, headers=h)
         problem(answer, 405)
         assert answer.headers["allow"] == allowed
+
+
+async def test_the_openapi_document_lists_the_real_error_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    problem_ref = {"$ref": "#/components/schemas/ProblemDetails"}
+    assert document["components"]["schemas"]["ProblemDetails"]["required"] == [
+        "type", "title", "status", "detail",
+    ]  # fmt: skip
+    operations = [
+        (path, method, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+    ]
+    assert len(operations) > 50
+    for path, method, op in operations:
+        codes = {int(c) for c in op["responses"]}
+        for code in codes - set(range(100, 400)):
+            content = op["responses"][str(code)]["content"]
+            assert content == {"application/problem+json": {"schema": problem_ref}}, (path, code)
+        if op.get("security"):
+            assert 401 in codes, (path, method)
+        if op.get("parameters") or op.get("requestBody"):
+            assert 422 in codes, (path, method)
+        if op.get("requestBody"):
+            assert 413 in codes, (path, method)
+        if "{" in path:
+            assert 404 in codes, (path, method)
+        if any(p["name"].lower() == "if-match" for p in op.get("parameters", [])):
+            assert 412 in codes, (path, method)
+    writes = document["paths"]["/api/v1/workflows"]["post"]["responses"]
+    assert {"401", "403", "409", "413", "422"} <= set(writes)
+    admin_only = document["paths"]["/api/v1/users"]["get"]["responses"]
+    assert "403" in admin_only
+    patch = document["paths"]["/api/v1/users/{user_id}"]["patch"]["requestBody"]
+    user_patch = document["components"]["schemas"][
+        patch["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    ]
+    assert "anyOf" not in user_patch["properties"]["role"]  # not nullable: null is refused
+    assert any(o.get("type") == "null" for o in user_patch["properties"]["email"]["anyOf"])

@@ -88,9 +88,9 @@ def _document(app: FastAPI) -> dict[str, Any]:
     components.update(problem.pop("$defs", {}))
     components["ProblemDetails"] = problem
     for route in flat_routes(app):
+        if not getattr(route, "include_in_schema", False):
+            continue  # not an HTTP API route: docs pages, static files, WebSockets
         if not isinstance(getattr(route, "dependant", None), Dependant):
-            continue  # not an API route (the docs pages, static files)
-        if not route.include_in_schema:
             continue
         for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
