@@ -80,7 +80,7 @@ async def test_ids_are_plain_ascii_digits(client: httpx.AsyncClient, accounts: A
     assert run.status_code == 201 and run.json()["id"] == 1
     for spelling in ("+1", "1_0", "1.0", " 1", "01e0", *UNICODE_ONES):
         problem(await client.get(f"/api/v1/runs/{spelling}", headers=h), 422)
-        problem(await client.get(f"/api/v1/users/{spelling}", headers=h), 422)
+        problem(await client.get(f"/api/v1/users/{spelling}", headers=h), 404, 422)
         problem(await client.get(f"/api/v1/deliveries?run_id={spelling}", headers=h), 422)
     assert (await client.get("/api/v1/runs/1", headers=h)).status_code == 200
 

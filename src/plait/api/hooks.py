@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,7 +50,7 @@ class HookCreate(BaseModel):
 class HookPatch(PatchBody):
     name: Text | None = Field(default=None, min_length=1, max_length=100)
     params: Mapping | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class HookOut(BaseModel):
@@ -146,7 +146,7 @@ async def receive(
     ] = None,
     x_plait_timestamp: Annotated[str | None, Header(max_length=20)] = None,
     x_plait_signature: Annotated[str | None, Header(max_length=100)] = None,
-    authorization: Annotated[str | None, Header(max_length=200)] = None,
+    authorization: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> Any:
     """Start a run of the hook's workflow, params taken from the JSON body by the hook's
     pointers. Signed (`X-Plait-Timestamp`, `X-Plait-Signature`) or with the hook's token

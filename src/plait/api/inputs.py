@@ -19,7 +19,7 @@ from plait.db import ids
 # A workflow's id (ASCII digits) or its name (a letter first): anything else names none.
 REF_PATTERN = r"^(?:[0-9]+|[A-Za-z][A-Za-z0-9_-]*)$"
 # An If-Match value: `*`, a version number, or an (optionally weak) quoted one.
-IF_MATCH_PATTERN = r'^\s*(?:\*|(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})\s*$'
+IF_MATCH_PATTERN = r'^(?:\*|(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 
 

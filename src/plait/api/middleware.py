@@ -104,8 +104,9 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
                 return
         body = b"".join(chunks)
-        if bounded.text_too_deep(body):
-            await _too_deep(scope, receive, send)
+        problem_found = _json_problem(body)
+        if problem_found is not None:
+            await _invalid_body(problem_found, scope, receive, send)
             return
         given = False
 
@@ -136,8 +137,19 @@ def _is_json(content_type: bytes) -> bool:
     )
 
 
-async def _too_deep(scope: Scope, receive: Receive, send: Send) -> None:
-    error = FieldError(("body",), f"JSON nested deeper than {bounded.MAX_DEPTH} levels", "depth")
+def _json_problem(body: bytes) -> FieldError | None:
+    """What makes the body unreadable as JSON before parsing (FastAPI would answer 400 or,
+    for deep nesting, fail), or None."""
+    try:
+        body.decode("utf-8")  # JSON between systems is UTF-8 (RFC 8259)
+    except UnicodeDecodeError:
+        return FieldError(("body",), "the body is not UTF-8 text", "json_invalid")
+    if bounded.text_too_deep(body):
+        return FieldError(("body",), f"JSON nested deeper than {bounded.MAX_DEPTH} levels", "depth")
+    return None
+
+
+async def _invalid_body(error: FieldError, scope: Scope, receive: Receive, send: Send) -> None:
     invalid = InvalidInput([error])
     response: Any = problem(invalid.status, invalid.slug, invalid.title, invalid.detail,
                             **invalid.extra)  # fmt: skip

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 
 from plait import bounded
@@ -29,6 +29,7 @@ Secret = Annotated[
     str,
     Field(
         max_length=SECRET_MAX,
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",  # non-blank, no NUL
         description="Write-only: a Slack webhook URL or bot token, an SMTP password, a webhook "
         "signing key. Never returned.",
     ),
@@ -47,7 +48,7 @@ class ChannelCreate(BaseModel):
     kind: Kind
     config: dict[str, Any] = Field(default_factory=dict, description="See docs/notifications.md.")
     secret: Secret | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ChannelPatch(PatchBody):
@@ -59,7 +60,7 @@ class ChannelPatch(PatchBody):
     name: ChannelName | None = None
     config: dict[str, Any] | None = None
     secret: Secret | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class ChannelOut(BaseModel):
@@ -93,7 +94,7 @@ class RuleCreate(BaseModel):
         description="For scope workflow: its id or name (kept as the id); for tag: the tag.",
     )
     events: list[EventType] = Field(min_length=1, max_length=10)
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class RulePatch(PatchBody):
@@ -106,7 +107,7 @@ class RulePatch(PatchBody):
     scope: Scope | None = None
     scope_value: Text | None = Field(default=None, max_length=100)
     events: list[EventType] | None = Field(default=None, min_length=1, max_length=10)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class RuleOut(BaseModel):

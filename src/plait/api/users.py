@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +53,7 @@ class UserPatch(PatchBody):
     nullable = frozenset({"email"})
 
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     email: Email | None = None
     password: Password | None = None
 
@@ -120,13 +120,13 @@ async def create_user(body: UserCreate, who: Admin, ctx: Ctx) -> Any:
     return user
 
 
-@router.get("/{user_id}", response_model=UserOut)
+@router.get("/{user_id:int}", response_model=UserOut)
 async def get_user(user_id: UserId, who: Admin, ctx: Ctx) -> Any:
     async with ctx.db.read() as session:
         return await _get(session, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserOut, responses=errors(409))
+@router.patch("/{user_id:int}", response_model=UserOut, responses=errors(409))
 async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) -> Any:
     changes = body.model_dump(exclude_unset=True)
     async with ctx.db.write() as session:
@@ -154,7 +154,7 @@ async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) ->
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
+@router.delete("/{user_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
 async def delete_user(user_id: UserId, who: Admin, ctx: Ctx) -> None:
     """Delete an account; its workflows stay, without an owner, for admins to reassign."""
     async with ctx.db.write() as session:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,11 +30,11 @@ Ref = RefPath
 
 
 class WorkflowCreate(WorkflowSpec):
-    paused: bool = False
+    paused: StrictBool = False
 
 
 class WorkflowReplace(WorkflowSpec):
-    paused: bool | None = None
+    paused: StrictBool | None = None
 
 
 class WorkflowPatch(PatchBody):
@@ -53,7 +53,7 @@ class WorkflowPatch(PatchBody):
     sla_seconds: float | None = None
     tasks: list[dict[str, Any]] | None = None
     triggers: list[dict[str, Any]] | None = None
-    paused: bool | None = None
+    paused: StrictBool | None = None
 
 
 class CloneRequest(BaseModel):
