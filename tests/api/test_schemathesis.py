@@ -65,7 +65,9 @@ def test_every_operation_conforms_to_the_openapi_document(database: str, tmp_pat
             "--seed", "9", "--generation-database", "none", "--no-color",
             "--request-timeout", "30",
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=800, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=800, check=False, cwd=tmp_path
+        )
         report = done.stdout[-30_000:] + done.stderr[-5_000:]
         assert done.returncode == 0, report
         assert "Traceback" not in plait.server.output()
