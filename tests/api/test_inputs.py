@@ -83,6 +83,13 @@ async def test_ids_are_plain_ascii_digits(client: httpx.AsyncClient, accounts: A
         problem(await client.get(f"/api/v1/users/{spelling}", headers=h), 404, 422)
         problem(await client.get(f"/api/v1/deliveries?run_id={spelling}", headers=h), 422)
     assert (await client.get("/api/v1/runs/1", headers=h)).status_code == 200
+    for spelling in ("+1", "1.0", UNICODE_ONES[0]):
+        versions = "/api/v1/workflows/train/versions"
+        problem(await client.get(f"{versions}/{spelling}", headers=h), 422)
+        problem(await client.get(f"{versions}?before={spelling}", headers=h), 422)
+        problem(
+            await client.get(f"/api/v1/runs/1/tasks/load/logs?offset={spelling}", headers=h), 422
+        )
 
 
 async def test_ids_past_the_id_columns_are_refused_not_a_server_error(

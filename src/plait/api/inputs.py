@@ -30,6 +30,15 @@ def ascii_id(value: Any) -> Any:
     return value
 
 
+def ascii_number(value: Any) -> Any:
+    if isinstance(value, str) and not ids.is_digits(value):
+        raise ValueError("expected a number (ASCII digits)")
+    return value
+
+
+Digits = BeforeValidator(ascii_number)  # for counts, versions and offsets given as text
+
+
 def _iso_text(value: Any) -> Any:
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("expected an ISO 8601 date-time with an offset, e.g. 2024-05-01T12:00Z")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Viewer
-from plait.api.inputs import IdPath
+from plait.api.inputs import Digits, IdPath
 from plait.db.models import Artifact, Metric, TaskAttempt
 from plait.errors import NotFound
 from plait.executors.layout import log_path
@@ -27,10 +27,10 @@ from plait.workflows.spec import NAME_PATTERN
 router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
 RunId = IdPath
 Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
-AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest.")]
+AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest."), Digits]
 # Bounded well below what a file system allows a seek to (ext4: 16 TiB); no log is that long.
 MAX_OFFSET = 2**40
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from."), Digits]
 CHUNK = 256 * 1024
 POLL_SECONDS = 0.1
 
