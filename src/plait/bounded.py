@@ -14,8 +14,10 @@ from typing import Any
 MAX_DEPTH = 32
 CUT = "(nested too deep)"  # what stands in for a value cut by `prune`
 
-# A JSON string (escapes included, the unrolled form: linear time) or one bracket.
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# A JSON string, escapes included (the unrolled form: linear time).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_OPENING = frozenset(b"[{")
 
 
 def depth(value: Any) -> int:
@@ -35,15 +37,13 @@ def text_too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether JSON text nests deeper than `limit`, found without parsing it."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # the common case, at the speed of two C loops
+    # Strings and everything but brackets go first, in C; only the brackets are walked.
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     level = 0
-    for token in _TOKENS.finditer(raw):
-        char = token.group()
-        if char in (b"[", b"{"):
-            level += 1
-            if level > limit:
-                return True
-        elif char in (b"]", b"}"):
-            level -= 1
+    for char in brackets:
+        level += 1 if char in _OPENING else -1
+        if level > limit:
+            return True
     return False
 
 
