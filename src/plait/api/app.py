@@ -18,6 +18,7 @@ from plait.api import (
     hooks,
     lineage,
     notifications,
+    openapi,
     problems,
     results,
     runs,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
     app.include_router(ui.router)

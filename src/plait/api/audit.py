@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from plait.api.deps import Admin, Ctx
+from plait.api.inputs import IdQuery, Instant
 from plait.api.schemas import Page
 from plait.db.models import AuditEvent
 
@@ -36,10 +37,10 @@ async def list_audit(
     action: Short = None,
     target_type: Short = None,
     target_id: Short = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Cursor.")] = None,
+    before_id: IdQuery = None,
 ) -> Any:
     """Filter by actor (username), action (exact, or a prefix ending in `.`, e.g. `workflow.`),
     target, and time."""

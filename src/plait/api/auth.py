@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from plait import audit
 from plait.api.deps import Ctx, Viewer
+from plait.api.openapi import errors
 from plait.api.users import UserOut
 from plait.auth import identity
 from plait.auth.tokens import issue_access_token
@@ -64,7 +65,7 @@ async def _login_body(request: Request) -> LoginRequest:
     except ValidationError as exc:
         loc_errors = [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
         raise InvalidInput(loc_errors) from exc
-    except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+    except (ValueError, UnicodeDecodeError, AssertionError, RecursionError) as exc:
         raise InvalidInput([FieldError(("body",), "send JSON or a form")]) from exc
 
 
@@ -78,7 +79,7 @@ def _pair(ctx: Ctx, user: User, refresh: str) -> TokenPair:
     )
 
 
-@router.post("/login", response_model=TokenPair, openapi_extra=LOGIN_BODY)
+@router.post("/login", response_model=TokenPair, openapi_extra=LOGIN_BODY, responses=errors(401))
 async def login(request: Request, ctx: Ctx) -> Any:
     body = await _login_body(request)
     async with ctx.db.write() as session:
@@ -90,7 +91,7 @@ async def login(request: Request, ctx: Ctx) -> Any:
     return _pair(ctx, user, refresh)
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post("/refresh", response_model=TokenPair, responses=errors(401))
 async def refresh(body: RefreshRequest, ctx: Ctx) -> Any:
     """Spend a refresh token for a new access token and a new refresh token."""
     async with ctx.db.write() as session:

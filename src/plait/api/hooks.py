@@ -9,11 +9,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Editor
+from plait.api.inputs import IdPath
+from plait.api.openapi import errors
+from plait.api.schemas import PatchBody
 from plait.api.workflows import Ref
 from plait.auth.roles import Principal, require_owner_or_admin
 from plait.db.models import Hook, Workflow
@@ -25,7 +28,7 @@ from plait.workflows.spec import Name, Text
 
 log = logging.getLogger("plait.hooks")
 router = APIRouter(tags=["hooks"])
-HookId = Annotated[int, Path(ge=1, le=2**62)]
+HookId = IdPath
 PublicId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Pointer = Annotated[Text, StringConstraints(max_length=1000)]
 Mapping = Annotated[
@@ -44,12 +47,10 @@ class HookCreate(BaseModel):
     params: Mapping = Field(default_factory=dict)
 
 
-class HookPatch(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class HookPatch(PatchBody):
     name: Text | None = Field(default=None, min_length=1, max_length=100)
     params: Mapping | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class HookOut(BaseModel):
@@ -88,7 +89,9 @@ def hook_out(hook: Hook) -> dict[str, Any]:
 HOOKS = "/api/v1/workflows/{ref}/hooks"
 
 
-@router.post(HOOKS, status_code=status.HTTP_201_CREATED, response_model=HookCreated)
+@router.post(
+    HOOKS, status_code=status.HTTP_201_CREATED, response_model=HookCreated, responses=errors(409)
+)
 async def create_hook(ref: Ref, body: HookCreate, who: Editor, ctx: Ctx) -> Any:
     """A hook that starts runs of this workflow. The `secret` and `token` are returned once."""
     async with ctx.db.write() as session:
@@ -128,7 +131,10 @@ async def delete_hook(ref: Ref, hook_id: HookId, who: Editor, ctx: Ctx) -> None:
 
 
 @router.post(
-    "/api/v1/hooks/{public_id}", status_code=status.HTTP_201_CREATED, response_model=DeliveryOut
+    "/api/v1/hooks/{public_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeliveryOut,
+    responses=errors(401, 409, 413),
 )
 async def receive(
     public_id: PublicId,
@@ -140,7 +146,7 @@ async def receive(
     ] = None,
     x_plait_timestamp: Annotated[str | None, Header(max_length=20)] = None,
     x_plait_signature: Annotated[str | None, Header(max_length=100)] = None,
-    authorization: Annotated[str | None, Header(max_length=200)] = None,
+    authorization: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> Any:
     """Start a run of the hook's workflow, params taken from the JSON body by the hook's
     pointers. Signed (`X-Plait-Timestamp`, `X-Plait-Signature`) or with the hook's token

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from plait.api.deps import Ctx, Viewer
+from plait.api.inputs import IdPath
 from plait.orchestration.lineage import lineage
 from plait.orchestration.states import RunStatus
 
@@ -37,7 +38,7 @@ class Lineage(BaseModel):
 
 
 @router.get("/api/v1/runs/{run_id}/lineage", response_model=Lineage)
-async def get_lineage(run_id: Annotated[int, Path(ge=1, le=2**62)], who: Viewer, ctx: Ctx) -> Any:
+async def get_lineage(run_id: IdPath, who: Viewer, ctx: Ctx) -> Any:
     """The runs upstream of this one (up to the first) and downstream of them all."""
     async with ctx.db.read() as session:
         return await lineage(session, run_id)

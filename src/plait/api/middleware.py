@@ -11,7 +11,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from plait import bounded
 from plait.api.problems import problem
+from plait.errors import FieldError, InvalidInput
 
 log = logging.getLogger("plait.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -53,7 +55,9 @@ class RequestContext:
 
 
 class BodyLimit:
-    """Refuses bodies over `limit` bytes with 413, by Content-Length or while streaming."""
+    """Refuses bodies over `limit` bytes with 413 (by Content-Length or while streaming), and
+    JSON bodies nested deeper than `bounded.MAX_DEPTH` with 422, before any route parses them:
+    Python's json module recurses once per level and fails (a 500) a few hundred levels down."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -63,9 +67,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await self._refuse(scope, receive, send)
+            return
+        if _is_json(headers.get(b"content-type", b"")):
+            await self._whole_json(scope, receive, send)
             return
         seen = 0
 
@@ -81,9 +89,68 @@ class BodyLimit:
 
         await self.app(scope, limited_receive, send)
 
+    async def _whole_json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body (at most `limit` bytes), check its depth, then hand it on."""
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        body = b"".join(chunks)
+        problem_found = _json_problem(body)
+        if problem_found is not None:
+            await _invalid_body(problem_found, scope, receive, send)
+            return
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
     def _detail(self) -> str:
         return f"request body is larger than the limit of {self.limit} bytes"
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response: Any = problem(413, "payload-too-large", "Payload too large", self._detail())
         await response(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    """What FastAPI parses as JSON: no content type, application/json or application/*+json."""
+    media = content_type.split(b";")[0].strip().lower()
+    return (
+        not media
+        or media == b"application/json"
+        or (media.startswith(b"application/") and media.endswith(b"+json"))
+    )
+
+
+def _json_problem(body: bytes) -> FieldError | None:
+    """What makes the body unreadable as JSON before parsing (FastAPI would answer 400 or,
+    for deep nesting, fail), or None."""
+    try:
+        body.decode("utf-8")  # JSON between systems is UTF-8 (RFC 8259)
+    except UnicodeDecodeError:
+        return FieldError(("body",), "the body is not UTF-8 text", "json_invalid")
+    if bounded.text_too_deep(body):
+        return FieldError(("body",), f"JSON nested deeper than {bounded.MAX_DEPTH} levels", "depth")
+    return None
+
+
+async def _invalid_body(error: FieldError, scope: Scope, receive: Receive, send: Send) -> None:
+    invalid = InvalidInput([error])
+    response: Any = problem(invalid.status, invalid.slug, invalid.title, invalid.detail,
+                            **invalid.extra)  # fmt: skip
+    await response(scope, receive, send)

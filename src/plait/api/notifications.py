@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 
+from plait import bounded
 from plait.api.deps import Ctx, Editor, Viewer
-from plait.api.schemas import Page
+from plait.api.inputs import IdField, IdPath, IdQuery
+from plait.api.openapi import errors
+from plait.api.schemas import Page, PatchBody
 from plait.db import pagination
 from plait.db.models import Channel, Delivery, Rule
 from plait.notifications import store, worker
@@ -20,12 +23,13 @@ from plait.workflows.spec import Text
 
 router = APIRouter(tags=["notifications"])
 
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = IdPath
 ChannelName = Annotated[Text, Field(min_length=1, max_length=100)]
 Secret = Annotated[
     str,
     Field(
         max_length=SECRET_MAX,
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",  # non-blank, no NUL
         description="Write-only: a Slack webhook URL or bot token, an SMTP password, a webhook "
         "signing key. Never returned.",
     ),
@@ -44,19 +48,19 @@ class ChannelCreate(BaseModel):
     kind: Kind
     config: dict[str, Any] = Field(default_factory=dict, description="See docs/notifications.md.")
     secret: Secret | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
-class ChannelPatch(BaseModel):
+class ChannelPatch(PatchBody):
     """Fields to change. `config` replaces the whole config; `secret` left out keeps the
     stored one, `null` removes it."""
 
-    model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"secret"})
 
     name: ChannelName | None = None
     config: dict[str, Any] | None = None
     secret: Secret | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class ChannelOut(BaseModel):
@@ -82,7 +86,7 @@ class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ChannelName
-    channel_id: int = Field(ge=1, le=2**62)
+    channel_id: IdField
     scope: Scope = "all"
     scope_value: Text | None = Field(
         default=None,
@@ -90,18 +94,20 @@ class RuleCreate(BaseModel):
         description="For scope workflow: its id or name (kept as the id); for tag: the tag.",
     )
     events: list[EventType] = Field(min_length=1, max_length=10)
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
-class RulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RulePatch(PatchBody):
+    """Fields to change; `scope_value: null` removes it (for scope `all`)."""
+
+    nullable = frozenset({"scope_value"})
 
     name: ChannelName | None = None
-    channel_id: int | None = Field(default=None, ge=1, le=2**62)
+    channel_id: IdField | None = None
     scope: Scope | None = None
     scope_value: Text | None = Field(default=None, max_length=100)
     events: list[EventType] | None = Field(default=None, min_length=1, max_length=10)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class RuleOut(BaseModel):
@@ -138,15 +144,19 @@ def channel_out(channel: Channel) -> ChannelOut:
 
 
 def _patch_changes(body: BaseModel) -> dict[str, Any]:
-    """Fields sent, where null means "remove" only for fields that may be empty."""
-    changes = body.model_dump(exclude_unset=True)
-    return {k: v for k, v in changes.items() if v is not None or k in ("secret", "scope_value")}
+    """Fields sent (null only where it means "remove": PatchBody refused the others)."""
+    return body.model_dump(exclude_unset=True)
 
 
 # --- channels -----------------------------------------------------------------------------
 
 
-@router.post("/api/v1/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelOut)
+@router.post(
+    "/api/v1/channels",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChannelOut,
+    responses=errors(409),
+)
 async def create_channel(body: ChannelCreate, who: Editor, ctx: Ctx, response: Response) -> Any:
     async with ctx.db.write() as session:
         channel = await store.create_channel(session, who, **body.model_dump())
@@ -167,7 +177,7 @@ async def get_channel(channel_id: Id, who: Viewer, ctx: Ctx) -> Any:
         return channel_out(await store.get_channel(session, channel_id))
 
 
-@router.patch("/api/v1/channels/{channel_id}", response_model=ChannelOut)
+@router.patch("/api/v1/channels/{channel_id}", response_model=ChannelOut, responses=errors(409))
 async def patch_channel(channel_id: Id, body: ChannelPatch, who: Editor, ctx: Ctx) -> Any:
     async with ctx.db.write() as session:
         channel = await store.channel_for_edit(session, channel_id, who)
@@ -204,9 +214,7 @@ async def create_rule(body: RuleCreate, who: Editor, ctx: Ctx, response: Respons
 
 
 @router.get("/api/v1/rules", response_model=list[RuleOut])
-async def list_rules(
-    who: Viewer, ctx: Ctx, channel_id: Annotated[int | None, Query(ge=1, le=2**62)] = None
-) -> Any:
+async def list_rules(who: Viewer, ctx: Ctx, channel_id: IdQuery = None) -> Any:
     query = select(Rule).order_by(Rule.id)
     if channel_id is not None:
         query = query.where(Rule.channel_id == channel_id)
@@ -243,8 +251,8 @@ async def list_deliveries(
     who: Viewer,
     ctx: Ctx,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    channel_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    run_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    channel_id: IdQuery = None,
+    run_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:
@@ -264,4 +272,6 @@ async def list_deliveries(
         rows = list((await session.execute(query)).scalars())
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = pagination.encode_cursor("-id", last.id, last.id) if last else None
-    return {"items": rows[:limit], "next_cursor": next_cursor}
+    items = [{**{f: getattr(d, f) for f in DeliveryOut.model_fields},
+              "payload": bounded.prune(d.payload)} for d in rows[:limit]]  # fmt: skip
+    return {"items": items, "next_cursor": next_cursor}

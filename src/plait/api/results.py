@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Viewer
+from plait.api.inputs import Digits, IdPath
 from plait.db.models import Artifact, Metric, TaskAttempt
 from plait.errors import NotFound
 from plait.executors.layout import log_path
@@ -24,10 +25,12 @@ from plait.orchestration.states import ATTEMPT_FINISHED
 from plait.workflows.spec import NAME_PATTERN
 
 router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
-RunId = Annotated[int, Path(ge=1, le=2**62)]
+RunId = IdPath
 Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
-AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest.")]
-Offset = Annotated[int, Query(ge=0, le=2**50, description="Byte offset to read from.")]
+AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest."), Digits]
+# Bounded well below what a file system allows a seek to (ext4: 16 TiB); no log is that long.
+MAX_OFFSET = 2**40
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from."), Digits]
 CHUNK = 256 * 1024
 POLL_SECONDS = 0.1
 
@@ -75,7 +78,7 @@ def _read(path: FilePath, offset: int, size: int = CHUNK) -> bytes:
         with open(path, "rb") as f:
             f.seek(offset)
             return f.read(size)
-    except FileNotFoundError:
+    except (FileNotFoundError, OSError):  # OSError: an offset past what the file system allows
         return b""
 
 
@@ -108,7 +111,11 @@ async def read_log(
                     content=content, complete=done)  # fmt: skip
 
 
-@router.get("/tasks/{key}/logs/stream")
+@router.get(
+    "/tasks/{key}/logs/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def stream_log(
     run_id: RunId, key: Key, who: Viewer, ctx: Ctx, attempt: AttemptNo = None, offset: Offset = 0
 ) -> StreamingResponse:
@@ -170,9 +177,13 @@ async def list_artifacts(run_id: RunId, who: Viewer, ctx: Ctx) -> Any:
         return list(rows.scalars())
 
 
-@router.get("/artifacts/{artifact_id}")
+@router.get(
+    "/artifacts/{artifact_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 async def download_artifact(
-    run_id: RunId, artifact_id: Annotated[int, Path(ge=1, le=2**62)], who: Viewer, ctx: Ctx
+    run_id: RunId, artifact_id: IdPath, who: Viewer, ctx: Ctx
 ) -> FileResponse:
     async with ctx.db.read() as session:
         artifact = await session.get(Artifact, artifact_id)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plait import bounded
 from plait.api.deps import Ctx, Editor, Viewer
+from plait.api.inputs import IdPath, Instant, RefQuery
+from plait.api.openapi import errors
 from plait.api.schemas import Page
 from plait.api.workflows import Ref
 from plait.auth.roles import Principal
@@ -23,7 +26,7 @@ from plait.workflows import store
 from plait.workflows.spec import Text
 
 router = APIRouter(tags=["runs"])
-RunId = Annotated[int, Path(ge=1, le=2**62)]
+RunId = IdPath
 
 
 class RunCreate(BaseModel):
@@ -89,6 +92,7 @@ def _duration(start: datetime | None, end: datetime | None) -> float | None:
 def run_out(run: Run, workflow: str, user: str | None) -> dict[str, Any]:
     return {
         **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
+        "params": bounded.prune(run.params),  # stored before params were bounded, maybe
         "workflow": workflow,
         "triggered_by": user,
         "cancel_requested": run.cancel_requested_at is not None,
@@ -118,6 +122,7 @@ async def run_detail(session: AsyncSession, run: Run) -> dict[str, Any]:
             "status": by_task[t["key"]][-1].status,
             "attempts": [
                 {**{c: getattr(a, c) for c in AttemptOut.model_fields if hasattr(a, c)},
+                 "outputs": bounded.prune(a.outputs),
                  "duration": _duration(a.started_at, a.finished_at)}
                 for a in by_task[t["key"]]
             ],
@@ -129,7 +134,10 @@ async def run_detail(session: AsyncSession, run: Run) -> dict[str, Any]:
 
 
 @router.post(
-    "/api/v1/workflows/{ref}/runs", status_code=status.HTTP_201_CREATED, response_model=RunDetail
+    "/api/v1/workflows/{ref}/runs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunDetail,
+    responses=errors(409),
 )
 async def start_run(
     ref: Ref,
@@ -177,15 +185,15 @@ async def _by_key(session: AsyncSession, workflow_id: int, key: str | None) -> R
 RUN_SORT = pagination.SortKey(Run.created_at, Run.id, True, datetime)
 
 
-@router.get("/api/v1/runs", response_model=Page[RunOut])
+@router.get("/api/v1/runs", response_model=Page[RunOut], responses=errors(404))
 async def list_runs(
     who: Viewer,
     ctx: Ctx,
-    workflow: Annotated[str | None, Query(max_length=100, description="Id or name.")] = None,
+    workflow: RefQuery = None,
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     trigger: Literal["manual", "api", "schedule", "webhook", "upstream"] | None = None,
-    created_after: AwareDatetime | None = None,
-    created_before: AwareDatetime | None = None,
+    created_after: Instant | None = None,
+    created_before: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:
@@ -225,14 +233,16 @@ async def get_run(run_id: RunId, who: Viewer, ctx: Ctx) -> Any:
         return await run_detail(session, await runs.get_run(session, run_id))
 
 
-@router.post("/api/v1/runs/{run_id}/cancel", status_code=202, response_model=RunDetail)
+@router.post(
+    "/api/v1/runs/{run_id}/cancel", status_code=202, response_model=RunDetail, responses=errors(409)
+)
 async def cancel_run(run_id: RunId, who: Editor, ctx: Ctx) -> Any:
     """Ask the run to stop: tasks not started are cancelled, running ones get SIGTERM (then
     SIGKILL after the grace period). The run ends `cancelled` once they are gone."""
     return await _change(ctx, who, run_id, runs.request_cancel)
 
 
-@router.post("/api/v1/runs/{run_id}/retry", response_model=RunDetail)
+@router.post("/api/v1/runs/{run_id}/retry", response_model=RunDetail, responses=errors(409))
 async def retry_run(run_id: RunId, who: Editor, ctx: Ctx) -> Any:
     """Resume a failed or cancelled run: only its failed, upstream_failed and cancelled tasks
     run again; tasks that succeeded keep their outputs."""
@@ -249,7 +259,10 @@ async def _change(ctx: Ctx, who: Principal, run_id: int, action: Any) -> Any:
 
 
 @router.post(
-    "/api/v1/runs/{run_id}/rerun", status_code=status.HTTP_201_CREATED, response_model=RunDetail
+    "/api/v1/runs/{run_id}/rerun",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunDetail,
+    responses=errors(409),
 )
 async def rerun(run_id: RunId, who: Editor, ctx: Ctx, response: Response) -> Any:
     """A new run of the workflow's current version with the same params."""

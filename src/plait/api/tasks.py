@@ -13,8 +13,10 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
 from plait.api.deps import Ctx, Editor, Viewer
+from plait.api.inputs import IfMatch
+from plait.api.openapi import errors
 from plait.api.schemas import etag
-from plait.api.workflows import IfMatch, Ref, save
+from plait.api.workflows import Ref, save
 from plait.auth.roles import Principal
 from plait.errors import Conflict, NotFound
 from plait.workflows import store
@@ -70,7 +72,9 @@ async def get_task(ref: Ref, key: Key, who: Viewer, ctx: Ctx, response: Response
     return wf.spec["tasks"][_find(wf.spec["tasks"], key)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskSpec)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TaskSpec, responses=errors(409)
+)
 async def add_task(
     ref: Ref, body: TaskSpec, who: Editor, ctx: Ctx, response: Response, if_match: IfMatch = None
 ) -> Any:

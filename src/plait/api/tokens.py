@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from plait import audit
 from plait.api.deps import Ctx, Viewer
+from plait.api.inputs import IdPath
 from plait.auth.roles import Role
 from plait.auth.tokens import new_api_token
 from plait.db.models import ApiToken
@@ -74,9 +75,7 @@ async def list_tokens(
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**62)], who: Viewer, ctx: Ctx
-) -> None:
+async def revoke_token(token_id: IdPath, who: Viewer, ctx: Ctx) -> None:
     async with ctx.db.write() as session:
         token = await session.get(ApiToken, token_id)
         if token is None or (token.user_id != who.id and who.role != Role.admin):

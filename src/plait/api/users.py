@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.api.deps import Admin, Ctx, Viewer
-from plait.api.schemas import Page
+from plait.api.inputs import IdPath, ascii_id
+from plait.api.openapi import errors
+from plait.api.schemas import Page, PatchBody
 from plait.auth import identity
 from plait.auth.passwords import MIN_LENGTH, hash_password, verify_password
 from plait.auth.roles import Role
+from plait.db import ids
 from plait.db.models import User
 from plait.errors import Conflict, FieldError, InvalidInput, NotFound
 
@@ -25,7 +28,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 Username = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=64)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=1024)]
-UserId = Annotated[int, Path(ge=1, le=2**62)]
+UserId = IdPath
 
 
 class UserOut(BaseModel):
@@ -44,11 +47,13 @@ class UserCreate(BaseModel):
     email: Email | None = None
 
 
-class UserPatch(BaseModel):
-    model_config = {"extra": "forbid"}
+class UserPatch(PatchBody):
+    """Fields to change; `email: null` removes the email."""
+
+    nullable = frozenset({"email"})
 
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     email: Email | None = None
     password: Password | None = None
 
@@ -81,7 +86,9 @@ async def list_users(
     who: Admin,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after_id: Annotated[int | None, Query(ge=0, le=2**62, description="Cursor.")] = None,
+    after_id: Annotated[
+        int | None, Query(ge=0, le=ids.MAX_ID, description="Cursor."), BeforeValidator(ascii_id)
+    ] = None,
 ) -> Any:
     query = select(User).order_by(User.id).limit(limit + 1)
     if after_id is not None:
@@ -92,7 +99,7 @@ async def list_users(
     return {"items": users[:limit], "next_cursor": str(users[limit - 1].id) if more else None}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=errors(409))
 async def create_user(body: UserCreate, who: Admin, ctx: Ctx) -> Any:
     user = User(
         username=body.username,
@@ -113,13 +120,13 @@ async def create_user(body: UserCreate, who: Admin, ctx: Ctx) -> Any:
     return user
 
 
-@router.get("/{user_id}", response_model=UserOut)
+@router.get("/{user_id:int}", response_model=UserOut)
 async def get_user(user_id: UserId, who: Admin, ctx: Ctx) -> Any:
     async with ctx.db.read() as session:
         return await _get(session, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+@router.patch("/{user_id:int}", response_model=UserOut, responses=errors(409))
 async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) -> Any:
     changes = body.model_dump(exclude_unset=True)
     async with ctx.db.write() as session:
@@ -151,7 +158,7 @@ async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) ->
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{user_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
 async def delete_user(user_id: UserId, who: Admin, ctx: Ctx) -> None:
     """Delete an account; its workflows stay, without an owner, for admins to reassign."""
     async with ctx.db.write() as session:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from plait.api.deps import Ctx, Editor, Viewer
+from plait.api.inputs import Digits
 from plait.api.schemas import Page, etag
 from plait.api.workflows import Ref, WorkflowOut, workflow_out
 from plait.db.models import User, WorkflowVersion
@@ -17,7 +18,7 @@ from plait.workflows import store
 from plait.workflows.versions import diff
 
 router = APIRouter(prefix="/api/v1/workflows/{ref}/versions", tags=["versions"])
-Number = Annotated[int, Path(ge=1, le=1_000_000_000)]
+Number = Annotated[int, Path(ge=1, le=1_000_000_000), Digits]
 
 
 class VersionSummary(BaseModel):
@@ -67,7 +68,9 @@ async def list_versions(
     who: Viewer,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, le=1_000_000_000, description="Cursor.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=1_000_000_000, description="Cursor."), Digits
+    ] = None,
 ) -> Any:
     """Newest first. `next_cursor` is the version number to pass as `before`."""
     async with ctx.db.read() as session:

@@ -7,15 +7,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Editor, Viewer
-from plait.api.schemas import Page, etag, parse_if_match
+from plait.api.inputs import IfMatch, RefPath
+from plait.api.openapi import errors
+from plait.api.schemas import Page, PatchBody, etag, parse_if_match
 from plait.auth.roles import Principal
-from plait.db import pagination
+from plait.db import ids, pagination
 from plait.db.models import Run, User, Workflow, WorkflowTag
 from plait.errors import FieldError, InvalidInput
 from plait.executors.layout import remove_run_files
@@ -26,21 +28,22 @@ from plait.workflows.spec import Name, Text, WorkflowSpec
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
-Ref = Annotated[str, Path(max_length=100, description="Workflow id or name.")]
+Ref = RefPath
 
 
 class WorkflowCreate(WorkflowSpec):
-    paused: bool = False
+    paused: StrictBool = False
 
 
 class WorkflowReplace(WorkflowSpec):
-    paused: bool | None = None
+    paused: StrictBool | None = None
 
 
-class WorkflowPatch(BaseModel):
-    """Fields to change; the others keep their values. `tasks`, when given, replaces the list."""
+class WorkflowPatch(PatchBody):
+    """Fields to change; the others keep their values. `tasks`, when given, replaces the list.
+    `schedule: null` removes the schedule, `sla_seconds: null` the SLA."""
 
-    model_config = {"extra": "forbid"}
+    nullable = frozenset({"schedule", "sla_seconds"})
 
     name: Name | None = None
     description: Text | None = None
@@ -52,7 +55,7 @@ class WorkflowPatch(BaseModel):
     sla_seconds: float | None = None
     tasks: list[dict[str, Any]] | None = None
     triggers: list[dict[str, Any]] | None = None
-    paused: bool | None = None
+    paused: StrictBool | None = None
 
 
 class CloneRequest(BaseModel):
@@ -109,7 +112,9 @@ async def workflow_out(session: AsyncSession, wf: Workflow) -> WorkflowOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut, responses=errors(409)
+)
 async def create_workflow(body: WorkflowCreate, who: Editor, ctx: Ctx, response: Response) -> Any:
     spec = WorkflowSpec.model_validate(body.model_dump(exclude={"paused"}))
     async with ctx.db.write() as session:
@@ -145,8 +150,12 @@ def _filtered(
             | Workflow.description.icontains(q, autoescape=True)
         )
     if owner is not None:
+        # Usernames may be all digits too: "12" is user 12 or the user named "12".
+        owner_id = ids.parse_id(owner)
         by = (
-            User.id == int(owner) if owner.isdigit() and len(owner) < 18 else User.username == owner
+            User.username == owner
+            if owner_id is None
+            else (User.username == owner) | (User.id == owner_id)
         )
         query = query.where(Workflow.owner_id.in_(select(User.id).where(by)))
     if paused is not None:
@@ -242,9 +251,6 @@ async def get_workflow(ref: Ref, who: Viewer, ctx: Ctx, response: Response) -> A
     return out
 
 
-IfMatch = Annotated[str | None, Header(max_length=100)]
-
-
 async def save(
     ctx: Context,
     who: Principal,
@@ -264,7 +270,7 @@ async def save(
     return out
 
 
-@router.put("/{ref}", response_model=WorkflowOut)
+@router.put("/{ref}", response_model=WorkflowOut, responses=errors(409))
 async def replace_workflow(
     ref: Ref,
     body: WorkflowReplace,
@@ -277,7 +283,7 @@ async def replace_workflow(
     return await save(ctx, who, ref, if_match, response, lambda _: spec, body.paused)
 
 
-@router.patch("/{ref}", response_model=WorkflowOut)
+@router.patch("/{ref}", response_model=WorkflowOut, responses=errors(409))
 async def patch_workflow(
     ref: Ref,
     body: WorkflowPatch,
@@ -305,7 +311,12 @@ async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
     await asyncio.to_thread(remove_run_files, ctx.settings.data_dir, run_ids)
 
 
-@router.post("/{ref}/clone", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
+@router.post(
+    "/{ref}/clone",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkflowOut,
+    responses=errors(409),
+)
 async def clone_workflow(ref: Ref, body: CloneRequest, who: Editor, ctx: Ctx) -> Any:
     async with ctx.db.write() as session:
         wf = await store.clone(session, who, await store.get(session, ref), body.name)

@@ -28,13 +28,15 @@ from sqlalchemy import or_, select
 from plait.api.deps import Context, Ctx, Viewer
 from plait.auth import identity
 from plait.auth.roles import Principal, Role
+from plait.db.ids import parse_id
 from plait.db.models import Event
 from plait.errors import NotAuthenticated
 from plait.events.hub import TOO_SLOW, Client, Frame, Hub, event_frame, reply
 from plait.events.outbox import ACCESS_CHANGED, as_message
 
 router = APIRouter(tags=["events"])
-TOPIC = re.compile(r"^(\*|(workflow|run|user):\d{1,18})$")
+# ASCII digits only (\d takes any Unicode digit, which int() then misreads or refuses).
+TOPIC = re.compile(r"^(\*|(workflow|run|user):[0-9]{1,18})$")
 REPLAY_LIMIT = 10_000
 UNAUTHENTICATED = 4401
 
@@ -120,7 +122,7 @@ async def _subscribe(ctx: Context, client: Client, wanted: set[str], since: Any)
     client.held = []
     client.topics |= wanted
     pending: list[Frame] = []
-    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
+    if isinstance(since, int) and not isinstance(since, bool) and 0 <= since < 2**62:
         pending = await _missed(ctx, wanted, since)
     replayed = len(pending)
     pending, client.held = pending + client.held, []
@@ -139,7 +141,8 @@ async def _missed(ctx: Context, wanted: set[str], since: int) -> list[Frame]:
         Event.id > since, Event.published_at.is_not(None), Event.type != ACCESS_CHANGED
     )
     if "*" not in wanted:
-        ids = {kind: [int(t.split(":")[1]) for t in wanted if t.startswith(kind + ":")]
+        ids = {kind: [n for t in wanted if t.startswith(kind + ":")
+                      if (n := parse_id(t.split(":")[1])) is not None]
                for kind in ("workflow", "run", "user")}  # fmt: skip
         query = query.where(
             or_(

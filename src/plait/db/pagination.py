@@ -10,12 +10,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from plait.db import ids
 from plait.errors import FieldError, InvalidInput
 
 SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
@@ -48,13 +49,27 @@ def decode_cursor(cursor: str, sort: str, key: SortKey) -> tuple[Any, int]:
         raise bad from exc
     if data.get("s") != sort:
         raise InvalidInput([FieldError(("cursor",), "this cursor belongs to another sort order")])
-    if not isinstance(row_id, int) or isinstance(row_id, bool) or abs(row_id) > 2**62:
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not ids.in_range(row_id):
         raise bad
-    if not isinstance(value, key.value_type) or isinstance(value, bool):
-        raise bad
-    if isinstance(value, datetime) and value.tzinfo is None:
+    if not isinstance(value, key.value_type) or isinstance(value, bool) or not _storable(value):
         raise bad
     return value, row_id
+
+
+def _storable(value: Any) -> bool:
+    """A value the database can compare: a forged cursor must fail here, not in SQL."""
+    if isinstance(value, int):
+        return ids.in_range(value)  # int sort keys are ids (INTEGER columns)
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return False
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            return False
+    return True
 
 
 def after(key: SortKey, value: Any, row_id: int) -> ColumnElement[bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait import bounded
 from plait.errors import FieldError, InvalidInput
 from plait.workflows.spec import ParamSpec, value_problems
 
@@ -18,8 +19,18 @@ def resolve_params(schema: dict[str, Any], given: dict[str, Any]) -> dict[str, A
         for key in given
         if key not in specs
     ]
+    # Bounded here, where every run's params pass (API, hooks, schedules, chains): a value
+    # nested deeper is stored fine but then breaks every read of the run.
+    too_deep = {k for k, v in given.items() if bounded.depth(v) > bounded.MAX_DEPTH}
+    errors += [
+        FieldError(("params", key), f"nested deeper than {bounded.MAX_DEPTH} levels", "depth")
+        for key in sorted(too_deep)
+        if key in specs
+    ]
     resolved: dict[str, Any] = {}
     for name, spec in specs.items():
+        if name in too_deep:
+            continue
         if name in given:
             errors += value_problems(("params", name), spec, given[name])
             resolved[name] = given[name]

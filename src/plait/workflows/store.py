@@ -6,6 +6,7 @@ Functions add and flush; the route that calls them owns the transaction.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.auth.roles import Principal, require_owner_or_admin
+from plait.db import ids
 from plait.db.models import Run, Workflow, WorkflowTag, WorkflowVersion
 from plait.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from plait.events import outbox
 from plait.workflows.schedule import first_fire_after
-from plait.workflows.spec import WorkflowSpec, problems
+from plait.workflows.spec import NAME_PATTERN, WorkflowSpec, problems
 from plait.workflows.triggers import trigger_problems
 from plait.workflows.versions import content_hash, diff
 
@@ -44,12 +46,17 @@ async def validate_in(
 
 
 async def get(session: AsyncSession, ref: str, *, lock: bool = False) -> Workflow:
-    """A workflow by id (digits) or by name (names start with a letter, so never ambiguous)."""
-    query = select(Workflow)
-    if ref.isdigit() and len(ref) <= 18:
-        query = query.where(Workflow.id == int(ref))
+    """A workflow by id (ASCII digits) or by name (names start with a letter, so never
+    ambiguous). Anything else names no workflow."""
+    if ids.is_digits(ref):
+        workflow_id = ids.parse_id(ref)
+        if workflow_id is None:
+            raise NotFound(f"no workflow {ref!r}")
+        query = select(Workflow).where(Workflow.id == workflow_id)
+    elif re.fullmatch(NAME_PATTERN, ref):
+        query = select(Workflow).where(Workflow.name == ref)
     else:
-        query = query.where(Workflow.name == ref)
+        raise NotFound(f"no workflow {ref!r}")
     if lock:
         query = query.with_for_update()
     wf = (await session.execute(query)).scalar()
