@@ -32,6 +32,7 @@ from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext
 from plait.auth.bootstrap import ensure_admin
 from plait.auth.identity import principal
+from plait.auth.throttle import LoginThrottle
 from plait.db import migrate
 from plait.db.engine import Database
 from plait.db.models import User
@@ -137,6 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="MLOps workflow platform. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+    )
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_user,
+        settings.login_failures_per_address,
+        settings.login_failure_window_seconds,
     )
     problems.install(app)
     for module in ROUTERS:
