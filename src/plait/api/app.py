@@ -47,6 +47,7 @@ from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.ui import routes as ui
+from plait.ui.apidocs import docs_router
 from plait.workflows import store
 
 log = logging.getLogger("plait.server")
@@ -138,6 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="MLOps workflow platform. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        # Served from the package below, not from a CDN (blank pages without internet).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.login_throttle = LoginThrottle(
         settings.login_failures_per_user,
@@ -147,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
