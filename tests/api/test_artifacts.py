@@ -7,6 +7,7 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import Plait, running_plait
+from tests.conftest import DATABASES, new_pg_database
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +49,16 @@ for name, target in (("stolen.txt", other), ("key.txt", key)):
 """
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plait]:
+@pytest.fixture(scope="module", params=[d for d in DATABASES if d in ("sqlite", "postgresql")])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Plait]:
     env = {"PLAIT_TICK_SECONDS": "0.2", "PLAIT_LOAD_DEMO": "false"}
-    with running_plait("artifacts", tmp_path_factory.mktemp("plait-art"), **env) as running:
-        yield running
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            env["PLAIT_DATABASE_URL"] = stack.enter_context(new_pg_database("plait_art"))
+        tmp = tmp_path_factory.mktemp("plait-art")
+        yield stack.enter_context(running_plait("artifacts", tmp, **env))
 
 
 def _run(live: Plait, name: str, code: str, params: dict[str, Any]) -> int:
