@@ -19,8 +19,8 @@ from tests.conftest import DATABASES, new_pg_database
 
 pytestmark = pytest.mark.slow
 
-# Run 1 keeps a secret; run 2's task plants links to it, to the server's signing key and to
-# /etc in its own artifacts folder, then logs a folder holding real files and those links.
+# Run 1 keeps a secret; run 2's task plants links to it, to the server's signing key, to /etc
+# and to themselves in its own artifacts folder, beside real files.
 KEEPER = """
 import pathlib, plait
 pathlib.Path("secret.txt").write_text("run one's secret")
@@ -41,7 +41,8 @@ os.symlink(other, kept / "stolen.txt")
 os.symlink(key, kept / "key.txt")
 os.symlink("/etc", kept / "etc")
 os.symlink(kept / "weights.bin", kept / "same-weights.bin")  # inside: kept
-for name, target in (("stolen.txt", other), ("key.txt", key)):
+os.symlink(kept / "loop", kept / "loop")  # leads nowhere
+for name, target in (("stolen.txt", other), ("key.txt", key), ("loop.txt", out / "loop.txt")):
     pathlib.Path(name).write_text("decoy")
     plait.log_artifact(name)
     (out / name).unlink()
@@ -100,7 +101,7 @@ def test_a_folder_downloads_as_a_zip_of_its_files(planted: dict[str, httpx.Respo
     }  # the links to another run, the server's key and /etc are left out
 
 
-@pytest.mark.parametrize("name", ["stolen.txt", "key.txt"])
+@pytest.mark.parametrize("name", ["stolen.txt", "key.txt", "loop.txt"])
 def test_a_link_out_of_the_attempts_folder_is_never_served(
     planted: dict[str, httpx.Response], name: str
 ) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Viewer
-from plait.api.zipstream import zipped
+from plait.api.zipstream import real_path, zipped
 from plait.db.models import Artifact, Metric, TaskAttempt
 from plait.errors import NotFound
 from plait.executors.layout import artifacts_dir, log_path
@@ -203,9 +203,10 @@ def _stored(folder: FilePath, stored: str) -> FilePath | None:
     Resolved first: a task writes that folder, so a link there may point anywhere (the server's
     key, another run's artifacts); only what really lies inside the attempt's folder is served.
     """
-    path = FilePath(stored).resolve()
-    inside = path.is_relative_to(folder.resolve())
-    return path if inside and (path.is_file() or path.is_dir()) else None
+    path = real_path(FilePath(stored))
+    if path is None or not path.is_relative_to(folder.resolve()):
+        return None
+    return path if path.is_file() or path.is_dir() else None
 
 
 def _attachment(filename: str) -> str:

@@ -42,9 +42,17 @@ def members(folder: Path, inside: Path) -> Iterator[tuple[Path, str]]:
         dirs.sort()
         for name in sorted(files):
             path = Path(root, name)
-            real = path.resolve()
-            if real.is_relative_to(inside) and real.is_file():
+            real = real_path(path)
+            if real is not None and real.is_relative_to(inside) and real.is_file():
                 yield real, path.relative_to(folder).as_posix()
+
+
+def real_path(path: Path) -> Path | None:
+    """Where `path` leads, links followed; None for a loop of links (a task can make one)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" (before Python 3.13)
+        return None
 
 
 def zipped(folder: Path, inside: Path) -> Iterator[bytes]:
