@@ -45,6 +45,7 @@ class PlaitError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class InvalidInput(PlaitError):
@@ -93,6 +94,18 @@ class PayloadTooLarge(PlaitError):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class TooManyRequests(PlaitError):
+    """Refused for now; `retry_after` (seconds) is sent as the Retry-After header too."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Unavailable(PlaitError):

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = Field(default=15, ge=1, description="Access token lifetime.")
     refresh_token_days: int = Field(default=30, ge=1, description="Refresh token lifetime.")
+    login_failures_per_user: int = Field(
+        default=10, ge=1, description="Failed logins allowed per username per window; then 429."
+    )
+    login_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed logins allowed per client address per window."
+    )
+    login_failure_window_seconds: float = Field(
+        default=300, gt=0, description="How long a failed login counts against its limits."
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Request bodies over this size get 413."
     )

@@ -33,6 +33,7 @@ from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext
 from plait.auth.bootstrap import ensure_admin
 from plait.auth.identity import principal
+from plait.auth.throttle import LoginThrottle
 from plait.db import migrate
 from plait.db.engine import Database
 from plait.db.models import User
@@ -47,6 +48,7 @@ from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.ui import routes as ui
+from plait.ui.apidocs import docs_router
 from plait.workflows import store
 
 log = logging.getLogger("plait.server")
@@ -138,11 +140,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="MLOps workflow platform. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        # Served from the package below, not from a CDN (blank pages without internet).
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_user,
+        settings.login_failures_per_address,
+        settings.login_failure_window_seconds,
     )
     problems.install(app)
     openapi.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

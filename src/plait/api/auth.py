@@ -13,6 +13,7 @@ from plait.api.deps import Ctx, Viewer
 from plait.api.openapi import errors
 from plait.api.users import UserOut
 from plait.auth import identity
+from plait.auth.throttle import LoginThrottle
 from plait.auth.tokens import issue_access_token
 from plait.db.models import User
 from plait.errors import FieldError, InvalidInput, NotAuthenticated
@@ -79,11 +80,20 @@ def _pair(ctx: Ctx, user: User, refresh: str) -> TokenPair:
     )
 
 
-@router.post("/login", response_model=TokenPair, openapi_extra=LOGIN_BODY, responses=errors(401))
+@router.post(
+    "/login", response_model=TokenPair, openapi_extra=LOGIN_BODY, responses=errors(401, 429)
+)
 async def login(request: Request, ctx: Ctx) -> Any:
+    """Failed logins are limited per username and per client address (a 429 with Retry-After);
+    the counts are kept by each server process."""
     body = await _login_body(request)
-    async with ctx.db.write() as session:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    attempt = throttle.attempt(body.username, request.client.host if request.client else "")
+    # The password is checked outside the write transaction: argon2 is slow on purpose.
+    async with ctx.db.read() as session:
         user = await identity.check_password(session, body.username, body.password)
+    throttle.succeeded(attempt)
+    async with ctx.db.write() as session:
         refresh = await identity.start_refresh_family(
             session, user.id, ctx.settings.refresh_token_days
         )

@@ -29,6 +29,7 @@ MEANING = {
     412: "If-Match names a version that is no longer current.",
     413: "The request body is over the size limit.",
     422: "Invalid input; `errors` names each field at fault.",
+    429: "Too many attempts; `Retry-After` says when to try again.",
     503: "A service this needs is unavailable.",
 }
 

@@ -60,7 +60,9 @@ def field_errors(errors: list[Any], strip_body: bool) -> list[FieldError]:
 
 async def _plait_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PlaitError)
-    return problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    response = problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:

@@ -8,18 +8,20 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Viewer
 from plait.api.inputs import Digits, IdPath
+from plait.api.zipstream import real_path, zipped
 from plait.db.models import Artifact, Metric, TaskAttempt
 from plait.errors import NotFound
-from plait.executors.layout import log_path
+from plait.executors.layout import artifacts_dir, log_path
 from plait.orchestration import runs
 from plait.orchestration.states import ATTEMPT_FINISHED
 from plait.workflows.spec import NAME_PATTERN
@@ -180,23 +182,42 @@ async def list_artifacts(run_id: RunId, who: Viewer, ctx: Ctx) -> Any:
 @router.get(
     "/artifacts/{artifact_id}",
     response_class=FileResponse,
-    responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    responses={
+        200: {
+            "description": "The file; a folder comes as a zip of its files.",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
-async def download_artifact(
-    run_id: RunId, artifact_id: IdPath, who: Viewer, ctx: Ctx
-) -> FileResponse:
+async def download_artifact(run_id: RunId, artifact_id: IdPath, who: Viewer, ctx: Ctx) -> Response:
     async with ctx.db.read() as session:
         artifact = await session.get(Artifact, artifact_id)
     if artifact is None or artifact.run_id != run_id:
         raise NotFound(f"run {run_id} has no artifact {artifact_id}")
-    path = await asyncio.to_thread(_stored_file, ctx.settings.data_dir, artifact.path)
+    folder = artifacts_dir(ctx.settings.data_dir, run_id, artifact.task_key, artifact.attempt)
+    path = await asyncio.to_thread(_stored, folder, artifact.path)
     if path is None:
         raise NotFound(f"artifact {artifact_id} is no longer on disk")
+    if path.is_dir():
+        return StreamingResponse(
+            zipped(path, folder.resolve()),
+            media_type="application/zip",
+            headers={"Content-Disposition": _attachment(f"{artifact.name}.zip")},
+        )
     return FileResponse(path, filename=artifact.name)
 
 
-def _stored_file(data_dir: FilePath, stored: str) -> FilePath | None:
-    """The artifact's file, if it is one and lies inside the artifacts folder."""
-    path = FilePath(stored).resolve()
-    inside = path.is_relative_to((data_dir / "artifacts").resolve())
-    return path if inside and path.is_file() else None
+def _stored(folder: FilePath, stored: str) -> FilePath | None:
+    """The artifact's file or folder, if it lies inside its own attempt's artifacts folder.
+
+    Resolved first: a task writes that folder, so a link there may point anywhere (the server's
+    key, another run's artifacts); only what really lies inside the attempt's folder is served.
+    """
+    path = real_path(FilePath(stored))
+    if path is None or not path.is_relative_to(folder.resolve()):
+        return None
+    return path if path.is_file() or path.is_dir() else None
+
+
+def _attachment(filename: str) -> str:
+    return f"attachment; filename*=utf-8''{quote(filename, safe='')}"

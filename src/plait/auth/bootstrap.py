@@ -1,17 +1,21 @@
-"""First start: an empty database gets an admin, whose password is shown once."""
+"""First start: an empty database gets an admin, whose password is shown once; and the way
+back in when a password is lost (`plait admin reset-password`)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from plait import audit
-from plait.auth.passwords import hash_password
+from plait.auth.identity import revoke_all_refresh
+from plait.auth.passwords import MIN_LENGTH, hash_password
 from plait.auth.roles import Role
 from plait.db.engine import Database
 from plait.db.models import User
+from plait.errors import FieldError, InvalidInput, NotFound
 from plait.settings import Settings
 
 ADMIN_USERNAME = "admin"
@@ -51,3 +55,24 @@ async def ensure_admin(db: Database, settings: Settings) -> tuple[User, str | No
     except IntegrityError:
         return None
     return admin, None if given else password
+
+
+async def reset_password(db: Database, username: str, password: str | None) -> str | None:
+    """Give USERNAME a new password and end every login of theirs (its refresh tokens).
+
+    For the operator on the server's machine (`plait admin reset-password`), who has lost the
+    first admin's password or never saw it. Returns the generated password when none is given.
+    """
+    if password is not None and len(password) < MIN_LENGTH:
+        message = f"at least {MIN_LENGTH} characters"
+        raise InvalidInput([FieldError(("password",), message)], f"the password needs {message}")
+    generated = None if password is not None else secrets.token_urlsafe(12)
+    new_hash = await asyncio.to_thread(hash_password, password or generated or "")
+    async with db.write() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        user.password_hash = new_hash
+        await revoke_all_refresh(session, user.id)
+        audit.record(session, None, "user.password_reset", "user", user.id, via="command line")
+    return generated

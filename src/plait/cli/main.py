@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from plait.cli import runs
+from plait.cli.admin import admin_app
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
 from plait.cli.common import api_command, err, out, table_console, workflow_path
 from plait.cli.yamlio import from_yaml, to_yaml
@@ -30,6 +32,7 @@ wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(wf_app, name="workflows")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(admin_app, name="admin")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", envvar="PLAIT_DATA_DIR", help="Default ~/.plait.")
@@ -57,6 +60,9 @@ def server(
 
     from plait.api.app import create_app
 
+    # Before anything is written: a first start on a taken port used to create the admin,
+    # print its password and only then fail, so the next start had no password to show.
+    listener = _listen(host, port)
     settings = _settings(data_dir)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -64,8 +70,40 @@ def server(
     err.print(escape(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)"))
     # No permessage-deflate: compressing every event for every socket costs more CPU than
     # the bandwidth it saves on small JSON frames.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                access_log=False, ws_per_message_deflate=False)  # fmt: skip
+    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
+                            ws_per_message_deflate=False)  # fmt: skip
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+EXIT_CANNOT_LISTEN = 3
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, or exit EXIT_CANNOT_LISTEN with the reason."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        _cannot_listen(host, port, exc)
+    try:
+        # As uvicorn does: a restart may bind while old connections linger in TIME_WAIT;
+        # a port another process listens on is refused all the same.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        _cannot_listen(host, port, exc)
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> NoReturn:
+    reason = exc.strerror or str(exc)
+    err.print(f"[red]error[/red]: cannot listen on {escape(f'{host}:{port}')}: {escape(reason)}")
+    err.print("nothing was started or written; free the port or choose another with --port")
+    raise typer.Exit(EXIT_CANNOT_LISTEN)
 
 
 def _db_run(data_dir: Path | None, action: str, revision: str = "head") -> str | None:

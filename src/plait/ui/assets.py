@@ -47,11 +47,25 @@ def bare_imports(source: str) -> set[str]:
     return {s for s in found if not s.startswith((".", "/", "http:", "https:", "data:"))}
 
 
+def modules() -> list[dict[str, Any]]:
+    """The packages the app imports (ES modules through the import map). The others (Swagger
+    UI and ReDoc for /docs and /redoc) are classic scripts that pages load by their path."""
+    return [p for p in manifest()["packages"] if p["imports"]]
+
+
 def stylesheets(prefix: str = "/static/vendor") -> list[str]:
-    """The vendored CSS files (listed under a package's `files`)."""
+    """The vendored CSS files of the app's packages (listed under a package's `files`)."""
     return [
         f"{prefix}/{package_dir(p)}/{path}"
-        for p in manifest()["packages"]
+        for p in modules()
         for path in p.get("files", [])
         if path.endswith(".css")
     ]
+
+
+def vendored(name: str, path: str, prefix: str = "/static/vendor") -> str:
+    """The URL of one vendored file, e.g. vendored("redoc", "bundles/redoc.standalone.js")."""
+    (package,) = [p for p in manifest()["packages"] if p["name"] == name]
+    if path not in package.get("files", []):
+        raise KeyError(f"{name} vendors no {path}")
+    return f"{prefix}/{package_dir(package)}/{path}"

@@ -1,6 +1,6 @@
 // CodeMirror 6 as a Preact component, and a side-by-side diff (CodeMirror's MergeView).
 import { useEffect, useRef } from "preact/hooks";
-import { EditorState, Compartment } from "@codemirror/state";
+import { EditorState, Compartment, Annotation } from "@codemirror/state";
 import { EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection } from "@codemirror/view";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { syntaxHighlighting, HighlightStyle, indentOnInput, bracketMatching, StreamLanguage, indentUnit } from "@codemirror/language";
@@ -50,39 +50,67 @@ function extensions(language, readOnly, onChange) {
     (LANGUAGES[language] || LANGUAGES.text)(),
   ];
   if (readOnly) list.push(EditorState.readOnly.of(true), EditorView.editable.of(false));
-  if (onChange) list.push(EditorView.updateListener.of((u) => u.docChanged && onChange(u.state.doc.toString())));
+  if (onChange) list.push(EditorView.updateListener.of((u) => ownEdit(u) && onChange(u.state.doc.toString())));
   return list;
 }
 
-/** A code editor; `value` set from outside replaces the text, edits call `onChange(text)`. */
+// Marks a document replaced from outside (the `value` prop), so it is not reported as an edit.
+const fromOutside = Annotation.define();
+const ownEdit = (u) => u.docChanged && !u.transactions.some((tr) => tr.annotation(fromOutside));
+// The texts an editor reported that have not come back as its `value` yet. A parent that
+// ignores onChange never sends them back, so only the newest few are remembered.
+const PENDING_MAX = 64;
+
+/**
+ * Apply `value` to `view` unless this editor produced it. The parent renders after an edit and
+ * its effect runs later still (after a frame), so a key typed in between makes an older text
+ * of the editor's own arrive as `value`. Applying it undid the key and reported the undo, and
+ * the two renders chased each other for good: the frozen tab. So a text the editor reported is
+ * never written back, however late it arrives; any other text replaces the document silently.
+ */
+function applyValue(view, pending, value) {
+  const seen = pending.indexOf(value);
+  if (seen >= 0) {
+    pending.splice(0, seen + 1); // its own text, and the older ones it overtook
+    return;
+  }
+  pending.length = 0;
+  const current = view.state.doc.toString();
+  if (value !== current) {
+    view.dispatch({ changes: { from: 0, to: current.length, insert: value }, annotations: fromOutside.of(true) });
+  }
+}
+
+/**
+ * A code editor; edits call `onChange(text)`. A `value` from outside replaces the text; the
+ * editor's own texts coming back as `value` are never applied again (see applyValue).
+ */
 export function CodeEditor({ value, language = "python", onChange, readOnly = false, label, id }) {
   const host = useRef(null);
   const view = useRef(null);
   const changed = useRef(onChange);
   changed.current = onChange;
   const config = useRef(new Compartment());
+  const pending = useRef([]);
+  const report = (text) => {
+    pending.current.push(text);
+    if (pending.current.length > PENDING_MAX) pending.current.shift();
+    changed.current?.(text);
+  };
 
   useEffect(() => {
     view.current = new EditorView({
       parent: host.current,
-      state: EditorState.create({
-        doc: value || "",
-        extensions: config.current.of(extensions(language, readOnly, (text) => changed.current?.(text))),
-      }),
+      state: EditorState.create({ doc: value || "", extensions: config.current.of(extensions(language, readOnly, report)) }),
     });
     if (label) view.current.contentDOM.setAttribute("aria-label", label);
     if (id) view.current.contentDOM.id = id;
     return () => view.current.destroy();
   }, []);
   useEffect(() => {
-    view.current.dispatch({ effects: config.current.reconfigure(extensions(language, readOnly, (text) => changed.current?.(text))) });
+    view.current.dispatch({ effects: config.current.reconfigure(extensions(language, readOnly, report)) });
   }, [language, readOnly]);
-  useEffect(() => {
-    const current = view.current.state.doc.toString();
-    if ((value || "") !== current) {
-      view.current.dispatch({ changes: { from: 0, to: current.length, insert: value || "" } });
-    }
-  }, [value]);
+  useEffect(() => applyValue(view.current, pending.current, value || ""), [value]);
   return html`<div class="code-editor" ref=${host} data-language=${language}></div>`;
 }
 

@@ -1,7 +1,7 @@
 // Run parameters: the trigger form generated from a workflow's params schema (with a JSON
 // fallback), and the editor of the schema itself.
 import { useState } from "preact/hooks";
-import { html, Field, FieldError } from "./ui.js";
+import { html, Field, FieldError, ValueInput } from "./ui.js";
 
 export const TYPES = ["string", "integer", "number", "boolean", "array", "object"];
 
@@ -30,15 +30,15 @@ function Input({ name, spec, value, onChange }) {
   if (spec.type === "boolean") {
     return html`<label><input id=${id} name=${name} type="checkbox" checked=${!!value} onChange=${(e) => onChange(e.target.checked)} /> ${spec.description || name}</label>`;
   }
+  const parse = (text) => (text === "" ? undefined : parseAs(spec.type, text));
   if (spec.type === "array" || spec.type === "object") {
-    const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
-    return html`<input id=${id} name=${name} class="mono" placeholder=${spec.type === "array" ? "[1, 2]" : '{"k": "v"}'} value=${text}
-      onInput=${(e) => onChange(e.target.value === "" ? undefined : parseAs(spec.type, e.target.value))} />`;
+    return html`<${ValueInput} id=${id} name=${name} class="mono" placeholder=${spec.type === "array" ? "[1, 2]" : '{"k": "v"}'}
+      value=${value} parse=${parse} onValue=${onChange} />`;
   }
   const numeric = spec.type === "integer" || spec.type === "number";
-  return html`<input id=${id} name=${name} type=${numeric ? "number" : "text"} step=${spec.type === "integer" ? 1 : "any"}
-    min=${spec.minimum} max=${spec.maximum} value=${value ?? ""}
-    onInput=${(e) => onChange(e.target.value === "" ? undefined : parseAs(spec.type, e.target.value))} />`;
+  return html`<${ValueInput} id=${id} name=${name} type=${numeric ? "number" : "text"} step=${spec.type === "integer" ? 1 : "any"}
+    min=${spec.minimum} max=${spec.maximum} value=${value} format=${(v) => (v === undefined || v === null ? "" : String(v))}
+    parse=${parse} onValue=${onChange} />`;
 }
 
 /** The form for `schema`; `errors` are the API's field errors keyed "params.<name>". */
@@ -79,8 +79,8 @@ export function ParamsForm({ schema, value, onChange, errors = {} }) {
 }
 
 // --- the schema editor: one row per param ---
-function cell(value) { return value === undefined || value === null ? "" : typeof value === "string" ? value : JSON.stringify(value); }
 function parseLoose(text) { try { return JSON.parse(text); } catch { return text; } }
+const orNone = (parse) => (text) => (text === "" ? undefined : parse(text));
 
 /** rows: [{name, spec}] (an array, so a name can be renamed while typed). */
 export function ParamsEditor({ rows, onChange, errors = {}, readOnly }) {
@@ -95,11 +95,11 @@ export function ParamsEditor({ rows, onChange, errors = {}, readOnly }) {
         return html`<tr data-param=${i}>
           <td><input aria-label="Param name" value=${r.name} disabled=${readOnly} onInput=${(ev) => set(i, { name: ev.target.value })} /><${FieldError} messages=${e("")} /></td>
           <td><select aria-label="Param type" value=${r.spec.type || "string"} disabled=${readOnly} onChange=${(ev) => setSpec(i, { type: ev.target.value })}>${TYPES.map((t) => html`<option>${t}</option>`)}</select><${FieldError} messages=${e("type")} /></td>
-          <td><input aria-label="Default" value=${cell(r.spec.default)} disabled=${readOnly} onInput=${(ev) => setSpec(i, { default: ev.target.value === "" ? undefined : r.spec.type === "string" ? ev.target.value : parseLoose(ev.target.value) })} /><${FieldError} messages=${e("default")} /></td>
+          <td><${ValueInput} aria-label="Default" value=${r.spec.default} disabled=${readOnly} parse=${orNone(r.spec.type === "string" ? String : parseLoose)} onValue=${(v) => setSpec(i, { default: v })} /><${FieldError} messages=${e("default")} /></td>
           <td style="text-align:center"><input type="checkbox" aria-label="Required" checked=${!!r.spec.required} disabled=${readOnly} onChange=${(ev) => setSpec(i, { required: ev.target.checked })} /></td>
-          <td><input aria-label="Choices" value=${cell(r.spec.enum)} placeholder='["a", "b"]' disabled=${readOnly} onInput=${(ev) => setSpec(i, { enum: ev.target.value === "" ? undefined : parseLoose(ev.target.value) })} /><${FieldError} messages=${e("enum")} /></td>
-          <td><input aria-label="Minimum" type="number" step="any" value=${cell(r.spec.minimum)} disabled=${readOnly} onInput=${(ev) => setSpec(i, { minimum: ev.target.value === "" ? undefined : Number(ev.target.value) })} /><${FieldError} messages=${e("minimum")} /></td>
-          <td><input aria-label="Maximum" type="number" step="any" value=${cell(r.spec.maximum)} disabled=${readOnly} onInput=${(ev) => setSpec(i, { maximum: ev.target.value === "" ? undefined : Number(ev.target.value) })} /><${FieldError} messages=${e("maximum")} /></td>
+          <td><${ValueInput} aria-label="Choices" value=${r.spec.enum} placeholder='["a", "b"]' disabled=${readOnly} parse=${orNone(parseLoose)} onValue=${(v) => setSpec(i, { enum: v })} /><${FieldError} messages=${e("enum")} /></td>
+          <td><${ValueInput} aria-label="Minimum" type="number" step="any" value=${r.spec.minimum} disabled=${readOnly} parse=${orNone(Number)} onValue=${(v) => setSpec(i, { minimum: v })} /><${FieldError} messages=${e("minimum")} /></td>
+          <td><${ValueInput} aria-label="Maximum" type="number" step="any" value=${r.spec.maximum} disabled=${readOnly} parse=${orNone(Number)} onValue=${(v) => setSpec(i, { maximum: v })} /><${FieldError} messages=${e("maximum")} /></td>
           <td><input aria-label="Description" value=${r.spec.description || ""} disabled=${readOnly} onInput=${(ev) => setSpec(i, { description: ev.target.value })} /></td>
           <td>${readOnly ? null : html`<button type="button" class="icon" aria-label="Remove param" onClick=${() => onChange(rows.filter((_, j) => j !== i))}>×</button>`}</td>
         </tr>`;

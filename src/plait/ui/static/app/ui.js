@@ -208,3 +208,23 @@ export function useThrottled(value, ms) {
   }, [value]);
   return current;
 }
+
+const sameValue = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
+const asText = (v) => (v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+
+/**
+ * An input for a value parsed from its text (a number, JSON): `onValue(parse(text))` on each
+ * key. The text stays as typed: writing the parsed value back into the box rewrote it under
+ * the cursor ("1.50" became "1.5", "1.0" became "1" so 1.05 could not be typed, "[1, 2]"
+ * became "[1,2]"). Only a `value` that differs from the one this input produced replaces it.
+ */
+export function ValueInput({ value, parse, format = asText, onValue, ...props }) {
+  const own = useRef(null);
+  if (own.current === null || !sameValue(own.current.value, value)) own.current = { text: format(value), value };
+  const input = (e) => {
+    const text = e.target.value;
+    own.current = { text, value: parse(text) };
+    onValue(own.current.value);
+  };
+  return html`<input ...${props} value=${own.current.text} onInput=${input} />`;
+}

@@ -1,10 +1,10 @@
 // The workflow editor: settings, params schema, and one card per task with a real code editor
 // and a dependency picker; the graph redraws as you type. Or the whole document as YAML.
 // The API validates; its errors are shown beside the field each belongs to.
-import { useMemo, useState } from "preact/hooks";
+import { useCallback, useMemo, useState } from "preact/hooks";
 import { dump, load } from "js-yaml";
 import { api } from "../api.js";
-import { html, ErrorBox, Field, fieldErrors, toast } from "../ui.js";
+import { html, ErrorBox, Field, fieldErrors, memo, toast, ValueInput } from "../ui.js";
 import { CodeEditor } from "../editor.js";
 import { Dag } from "../dag.js";
 import { ParamsEditor } from "../params.js";
@@ -42,14 +42,18 @@ export function fromDraft(d) {
   return spec;
 }
 
-function TaskCard({ task, index, all, onChange, onRemove, errors }) {
+// One card per task, redrawn only when its own props change: a key typed in one task's code
+// must not redraw the other cards (120 of them took longer than the gap between two keys).
+// So the parent passes stable props: onChange(index, patch), onRemove(index), memoized lists.
+const TaskCard = memo(({ task, index, all, onChange: change, onRemove, errors }) => {
+  const onChange = (patch) => change(index, patch);
   const others = all.filter((k) => k && k !== task.key);
   const body = BODY[task.kind];
   const id = `task-${index}`;
   const num = (v) => (v === "" ? undefined : Number(v));
   return html`<section class="task-editor" data-task-index=${index} data-task-key=${task.key}>
     <header><b>Task ${index + 1}</b><span class="spacer" style="flex:1"></span>
-      <button type="button" class="danger" onClick=${onRemove}>Remove</button></header>
+      <button type="button" class="danger" onClick=${() => onRemove(index)}>Remove</button></header>
     <div class="row">
       <${Field} id=${`${id}-key`} name="key" label="Key" fe=${errors}>
         <input id=${`${id}-key`} aria-label="Task key" value=${task.key} placeholder="train" onInput=${(e) => onChange({ key: e.target.value })} /></${Field}>
@@ -59,9 +63,9 @@ function TaskCard({ task, index, all, onChange, onRemove, errors }) {
           onChange({ kind, [BODY[kind]]: task[BODY[kind]] || STARTER[kind] });
         }}><option value="python">Python</option><option value="shell">Shell</option><option value="callable">Callable</option></select></${Field}>
       <${Field} id=${`${id}-retries`} name="retries" label="Retries" fe=${errors}>
-        <input id=${`${id}-retries`} aria-label="Retries" type="number" min="0" max="100" value=${task.retries ?? 0} onInput=${(e) => onChange({ retries: num(e.target.value) })} /></${Field}>
+        <${ValueInput} id=${`${id}-retries`} aria-label="Retries" type="number" min="0" max="100" placeholder="0" value=${task.retries} parse=${num} onValue=${(retries) => onChange({ retries })} /></${Field}>
       <${Field} id=${`${id}-timeout`} name="timeout" label="Timeout (s)" fe=${errors}>
-        <input id=${`${id}-timeout`} aria-label="Timeout" type="number" min="0" step="any" placeholder="none" value=${task.timeout ?? ""} onInput=${(e) => onChange({ timeout: num(e.target.value) })} /></${Field}>
+        <${ValueInput} id=${`${id}-timeout`} aria-label="Timeout" type="number" min="0" step="any" placeholder="none" value=${task.timeout} parse=${num} onValue=${(timeout) => onChange({ timeout })} /></${Field}>
     </div>
     <${Field} id=${`${id}-${body}`} name=${body} label=${{ code: "Python code", command: "Shell command", callable: "module:function" }[body]} fe=${errors}>
       ${task.kind === "callable"
@@ -75,7 +79,7 @@ function TaskCard({ task, index, all, onChange, onRemove, errors }) {
         ${task.depends_on.filter((d) => !others.includes(d)).map((d) => html`<label title="no such task"><input type="checkbox" checked onChange=${() => onChange({ depends_on: task.depends_on.filter((x) => x !== d) })} /><s>${d}</s></label>`)}
       </div></${Field}>
   </section>`;
-}
+});
 
 function Settings({ draft, set, errors }) {
   const f = (name, label, input) => html`<${Field} id=${`wf-${name}`} name=${name} label=${label} fe=${errors}>${input}</${Field}>`;
@@ -88,8 +92,8 @@ function Settings({ draft, set, errors }) {
     <div class="row">
       ${f("schedule", "Schedule (cron)", html`<input id="wf-schedule" value=${draft.schedule || ""} placeholder="0 3 * * *  (empty: manual only)" onInput=${(e) => set({ schedule: e.target.value || null })} />`)}
       ${f("timezone", "Timezone", html`<input id="wf-timezone" value=${draft.timezone || "UTC"} onInput=${(e) => set({ timezone: e.target.value })} />`)}
-      ${f("max_active_runs", "Max active runs", html`<input id="wf-max_active_runs" type="number" min="1" value=${draft.max_active_runs ?? 1} onInput=${(e) => set({ max_active_runs: Number(e.target.value) })} />`)}
-      ${f("sla_seconds", "SLA (s)", html`<input id="wf-sla_seconds" type="number" min="0" step="any" placeholder="none" value=${draft.sla_seconds ?? ""} onInput=${(e) => set({ sla_seconds: e.target.value === "" ? null : Number(e.target.value) })} />`)}
+      ${f("max_active_runs", "Max active runs", html`<${ValueInput} id="wf-max_active_runs" type="number" min="1" value=${draft.max_active_runs ?? 1} parse=${Number} onValue=${(v) => set({ max_active_runs: v })} />`)}
+      ${f("sla_seconds", "SLA (s)", html`<${ValueInput} id="wf-sla_seconds" type="number" min="0" step="any" placeholder="none" value=${draft.sla_seconds} parse=${(t) => (t === "" ? null : Number(t))} onValue=${(v) => set({ sla_seconds: v })} />`)}
     </div>
     <label><input type="checkbox" checked=${!!draft.catchup} onChange=${(e) => set({ catchup: e.target.checked })} /> Catch up: run every fire time missed while paused or down</label>
   </div>`;
@@ -112,17 +116,22 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const set = (patch) => setDraft((d) => ({ ...d, ...patch }));
-  const setTask = (i, patch) => setDraft((d) => {
+  const setTask = useCallback((i, patch) => setDraft((d) => {
     let tasks = d.tasks.map((t, j) => (j === i ? { ...t, ...patch } : t));
     const old = d.tasks[i].key;
     if (patch.key !== undefined && old) { // a renamed task keeps its dependents
       tasks = tasks.map((t) => (t.depends_on.includes(old) ? { ...t, depends_on: t.depends_on.map((x) => (x === old ? patch.key : x)) } : t));
     }
     return { ...d, tasks };
-  });
+  }), []);
+  const removeTask = useCallback((i) => setDraft((d) => {
+    const gone = d.tasks[i].key;
+    return { ...d, tasks: d.tasks.filter((_, j) => j !== i).map((x) => ({ ...x, depends_on: x.depends_on.filter((k) => k !== gone) })) };
+  }), []);
   const errors = useMemo(() => fieldErrors(error, []), [error]);
-  const taskErrors = (i) => fieldErrors(error, ["tasks", i]);
-  const keys = draft.tasks.map((t) => t.key);
+  const taskErrors = useMemo(() => draft.tasks.map((_, i) => fieldErrors(error, ["tasks", i])), [error, draft.tasks.length]);
+  const keyList = draft.tasks.map((t) => t.key);
+  const keys = useMemo(() => keyList, [keyList.join("\n")]);
 
   const switchMode = (next) => {
     if (next === mode) return;
@@ -165,8 +174,8 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
       <div class="grid">
         <div>
           <h2>Tasks</h2>
-          ${draft.tasks.map((t, i) => html`<${TaskCard} key=${i} task=${t} index=${i} all=${keys} errors=${taskErrors(i)}
-              onChange=${(patch) => setTask(i, patch)} onRemove=${() => set({ tasks: draft.tasks.filter((_, j) => j !== i).map((x) => ({ ...x, depends_on: x.depends_on.filter((d) => d !== t.key) })) })} />`)}
+          ${draft.tasks.map((t, i) => html`<${TaskCard} key=${i} task=${t} index=${i} all=${keys} errors=${taskErrors[i]}
+              onChange=${setTask} onRemove=${removeTask} />`)}
           <button onClick=${() => set({ tasks: [...draft.tasks, { key: `task${draft.tasks.length + 1}`, kind: "python", code: STARTER.python, depends_on: [] }] })}>+ Add task</button>
         </div>
         <div><h2>Graph</h2><div style="position:sticky;top:64px"><${Dag} tasks=${draft.tasks.filter((t) => t.key)} height=${360} /></div></div>

@@ -1,0 +1,79 @@
+"""A folder as a zip, produced piece by piece while it is sent (never whole in memory)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK = 256 * 1024
+
+
+class _Sink:
+    """What zipfile writes into: it keeps what was written until the response takes it. No
+    seek or tell, so zipfile writes sizes after each member (data descriptors)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes, /) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def members(folder: Path, inside: Path) -> Iterator[tuple[Path, str]]:
+    """The regular files under `folder` with their names in the zip, in a stable order.
+
+    Links are not followed into folders; a link to a file is kept only when the file lies
+    inside `inside` (the attempt's artifacts folder): a task may have left a link to anything.
+    """
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            real = real_path(path)
+            if real is not None and real.is_relative_to(inside) and real.is_file():
+                yield real, path.relative_to(folder).as_posix()
+
+
+def real_path(path: Path) -> Path | None:
+    """Where `path` leads, links followed; None for a loop of links (a task can make one)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" (before Python 3.13)
+        return None
+
+
+def zipped(folder: Path, inside: Path) -> Iterator[bytes]:
+    """The zip of `folder`, in pieces of about CHUNK bytes (a sync iterator: Starlette runs
+    it in a thread, so the reads and the compression stay off the event loop)."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path, name in members(folder, inside):
+            try:
+                source = path.open("rb")
+            except OSError:  # gone since the walk: the rest of the folder still comes
+                continue
+            with source, archive.open(_info(path, name), "w", force_zip64=True) as target:
+                while chunk := source.read(CHUNK):
+                    target.write(chunk)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()
+
+
+def _info(path: Path, name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
