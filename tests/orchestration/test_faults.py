@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 
 import httpx
+import pytest
 
 from tests.conftest import Account
 from tests.orchestration.test_engine import py, start, task, wait
@@ -31,6 +32,7 @@ async def test_a_task_printing_100_mb_does_not_grow_the_server(
     assert tail["complete"] is False  # pages of 256 KiB, never the whole file at once
 
 
+@pytest.mark.timeout(240)  # its own wait allows 180 s; the suite's 60 s default is for others
 async def test_a_run_of_1000_tasks_is_accepted_and_finishes(
     client: httpx.AsyncClient, accounts: dict[str, Account]
 ) -> None:
