@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from plait.executors import sandbox
 from plait.executors.local import LocalExecutor
 from plait.executors.sandbox import SandboxUnavailable
 from plait.settings import Settings
@@ -192,3 +194,24 @@ async def test_the_executor_refuses_to_start_without_bubblewrap(
         await executor.start(lambda _event: None)
     assert "apt-get install bubblewrap" in str(refused.value)
     assert "PLAIT_TASK_SANDBOX=off" in str(refused.value)
+
+
+def test_a_python_installed_under_tmp_still_runs_in_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox's private /tmp must not hide the server's own Python (a clone in /tmp, as
+    CI may make): its folders are shown again, read-only; the rest of /tmp stays hidden."""
+    assert tmp_path.is_relative_to("/tmp")
+    python = tmp_path / "venv" / "lib"
+    python.mkdir(parents=True)
+    (python / "module.py").write_text("installed = True\n")
+    (tmp_path / "elsewhere.txt").write_text("another user's file in /tmp")
+    monkeypatch.setattr(sandbox, "runtime_paths", lambda: [str(tmp_path / "venv")])
+    settings = Settings(data_dir=tmp_path / "data", secret_key="k" * 40)
+    script = f"cat {python}/module.py; cat {tmp_path}/elsewhere.txt; echo; touch {python}/x"
+    seen = subprocess.run(
+        sandbox.command(settings, ["/bin/sh", "-c", script]), capture_output=True, text=True
+    )
+    assert "installed = True" in seen.stdout
+    assert "another user's file" not in seen.stdout
+    assert "Read-only file system" in seen.stderr

@@ -89,6 +89,8 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
             "--die-with-parent", "--new-session"]  # fmt: skip
     # Order matters: a later mount covers an earlier one, so what is hidden comes after what
     # is opened, and the data directory, hidden last, can never be uncovered by the others.
+    for path in _under_private_tmp(runtime_paths()):
+        args += ["--ro-bind", str(path), str(path)]  # the private /tmp would hide Python
     for path in _existing(split(settings.task_writable_paths)):
         args += ["--bind", str(path), str(path)]
     args += _hide_database(settings, data)
@@ -97,6 +99,21 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
     for name in ("runs", "artifacts"):
         args += ["--bind", str(data / name), str(data / name)]
     return [*args, "--", *argv]
+
+
+def runtime_paths() -> list[str]:
+    """Where this Python and its packages live: the fork server imports from them."""
+    paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, os.path.dirname(sys.executable)]
+    return paths + [p for p in sys.path if p and os.path.isdir(p)]
+
+
+def _under_private_tmp(paths: Iterable[str]) -> list[Path]:
+    """The paths below /tmp (a server installed there, as a clone in CI may be): the private
+    /tmp covers them, so they are shown again, read-only. /tmp itself never is."""
+    tmp = Path(PRIVATE_TMP)
+    found = {p for p in _existing(paths) if p != tmp and p.is_relative_to(tmp)}
+    # A folder inside another one shown already needs no mount of its own.
+    return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
 
 
 def _existing(paths: Iterable[str | Path]) -> list[Path]:
