@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -69,14 +70,20 @@ async def me(who: Viewer, ctx: Ctx) -> Any:
         return await session.get(User, who.id)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
 async def change_password(body: PasswordChange, who: Viewer, ctx: Ctx) -> None:
     """Change your password; every login of yours ends, this one too (log in again)."""
+    # argon2 is slow on purpose: it runs in a thread, outside the write transaction.
+    async with ctx.db.read() as session:
+        current = (await _get(session, who.id)).password_hash
+    if not await asyncio.to_thread(verify_password, current, body.current_password):
+        raise InvalidInput([FieldError(("current_password",), "wrong password")])
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
     async with ctx.db.write() as session:
         user = await _get(session, who.id)
-        if not verify_password(user.password_hash, body.current_password):
-            raise InvalidInput([FieldError(("current_password",), "wrong password")])
-        user.password_hash = hash_password(body.new_password)
+        if user.password_hash != current:
+            raise Conflict("your password was changed meanwhile; try again")
+        user.password_hash = new_hash
         await identity.end_logins(session, user, "password changed")
         audit.record(session, who, "user.password_change", "user", user.id)
 
@@ -105,7 +112,7 @@ async def create_user(body: UserCreate, who: Admin, ctx: Ctx) -> Any:
         username=body.username,
         email=body.email,
         role=body.role,
-        password_hash=hash_password(body.password),
+        password_hash=await asyncio.to_thread(hash_password, body.password),
         is_active=True,
     )
     async with ctx.db.write() as session:
@@ -129,13 +136,14 @@ async def get_user(user_id: UserId, who: Admin, ctx: Ctx) -> Any:
 @router.patch("/{user_id:int}", response_model=UserOut, responses=errors(409))
 async def update_user(user_id: UserId, body: UserPatch, who: Admin, ctx: Ctx) -> Any:
     changes = body.model_dump(exclude_unset=True)
+    password = changes.pop("password", None)
+    new_hash = None if password is None else await asyncio.to_thread(hash_password, password)
     async with ctx.db.write() as session:
         user = await _get(session, user_id)
         if changes.get("role", Role.admin) != Role.admin or changes.get("is_active") is False:
             await _keep_an_admin(session, user)
-        password = changes.pop("password", None)
-        if password is not None:
-            user.password_hash = hash_password(password)
+        if new_hash is not None:
+            user.password_hash = new_hash
         for field, value in changes.items():
             setattr(user, field, value)
         if password is not None or changes.get("is_active") is False:
