@@ -89,27 +89,25 @@ async def latest_attempts(session: AsyncSession, run_id: int) -> dict[str, TaskA
 
 
 async def version_hash(session: AsyncSession, run: Run) -> str:
-    digest = await session.scalar(
-        select(WorkflowVersion.content_hash).where(
-            WorkflowVersion.workflow_id == run.workflow_id,
-            WorkflowVersion.version == run.workflow_version,
-        )
-    )
-    if digest is None:
-        raise NotFound(f"run {run.id}: its workflow version is gone")
+    digest: str = await _version_column(session, run, WorkflowVersion.content_hash)
     return digest
 
 
 async def version_spec(session: AsyncSession, run: Run) -> dict[str, Any]:
-    spec = await session.scalar(
-        select(WorkflowVersion.spec).where(
+    return dict(await _version_column(session, run, WorkflowVersion.spec))
+
+
+async def _version_column(session: AsyncSession, run: Run, column: Any) -> Any:
+    """One column of the workflow version the run runs."""
+    value = await session.scalar(
+        select(column).where(
             WorkflowVersion.workflow_id == run.workflow_id,
             WorkflowVersion.version == run.workflow_version,
         )
     )
-    if spec is None:
+    if value is None:
         raise NotFound(f"run {run.id}: its workflow version is gone")
-    return dict(spec)
+    return value
 
 
 async def request_cancel(session: AsyncSession, run: Run, who: Principal) -> None:
