@@ -229,9 +229,9 @@ class LocalExecutor:
         self._emit(Started(attempt_id=proc.job.attempt_id, pid=pid, worker=self.worker))
 
     def _finished(self, proc: _Proc, exit_code: int) -> None:
-        """The process ended: what it left in its group is killed, and its last records are
-        reported in bounded batches (other attempts' reports go in between), then its exit.
-        Until then it stays in `active()`: nobody may judge it lost meanwhile."""
+        """The attempt ended (its supervisor killed whatever the task left running): its last
+        records are reported in bounded batches (other attempts' reports go in between), then
+        its exit. Until then it stays in `active()`: nobody may judge it lost meanwhile."""
         attempt_id = proc.job.attempt_id
         self._procs.pop(attempt_id, None)
         for timer in proc.timers:
