@@ -14,6 +14,7 @@ from sqlalchemy import select
 from plait.db.models import ApiToken, RefreshToken, User
 from tests.api.test_workflows import Accounts
 from tests.conftest import ADMIN_PASSWORD, SECRET, USER_PASSWORD
+from tests.support.workflows import create_workflow
 
 
 async def login(
@@ -224,9 +225,8 @@ async def test_the_last_admin_cannot_be_removed(
 async def test_deleting_a_user_keeps_their_workflows(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    from tests.api.test_workflows import create
 
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     gone = await client.delete(
         f"/api/v1/users/{accounts['editor'].id}", headers=accounts["admin"].headers
     )
@@ -263,9 +263,8 @@ async def test_password_change(app: FastAPI, client: httpx.AsyncClient, accounts
 async def test_mutations_are_audited_and_filterable(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    from tests.api.test_workflows import create
 
-    wf = await create(client, accounts["editor"])
+    wf = await create_workflow(client, accounts["editor"])
     await client.patch(
         "/api/v1/workflows/train", json={"description": "new"}, headers=accounts["editor"].headers
     )

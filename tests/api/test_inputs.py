@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from plait.db.models import Run
 from tests.conftest import Account, workflow_doc
+from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
 BIG_IDS = (2**31, 2**40, 2**62)  # past int4 (PostgreSQL's INTEGER), within what was allowed
@@ -39,18 +40,11 @@ def problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     return body
 
 
-async def first_workflow(client: httpx.AsyncClient, who: Account, **doc: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/workflows", json=workflow_doc(**doc), headers=who.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_non_ascii_digits_never_read_as_an_id(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["admin"].headers
-    wf = await first_workflow(client, accounts["admin"])
+    wf = await create_workflow(client, accounts["admin"])
     assert wf["id"] == 1  # so a digit misread as 1 would find it
     for one in UNICODE_ONES:
         problem(await client.get(f"/api/v1/workflows/{one}", headers=h), 404, 422)
@@ -75,7 +69,7 @@ async def test_non_ascii_digits_never_read_as_an_id(
 
 async def test_ids_are_plain_ascii_digits(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["admin"].headers
-    await first_workflow(client, accounts["admin"])
+    await create_workflow(client, accounts["admin"])
     run = await client.post("/api/v1/workflows/train/runs", json={}, headers=h)
     assert run.status_code == 201 and run.json()["id"] == 1
     for spelling in ("+1", "1_0", "1.0", " 1", "01e0", *UNICODE_ONES):
@@ -96,7 +90,7 @@ async def test_ids_past_the_id_columns_are_refused_not_a_server_error(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["admin"].headers
-    await first_workflow(client, accounts["admin"])
+    await create_workflow(client, accounts["admin"])
     for big in BIG_IDS:
         for path in (f"/runs/{big}", f"/runs/{big}/lineage", f"/users/{big}",
                      f"/channels/{big}", f"/rules/{big}", f"/workflows/train/hooks/{big}",
@@ -146,7 +140,7 @@ async def test_deep_run_params_are_refused(client: httpx.AsyncClient, accounts: 
     """Every run's params pass one bound, whoever starts it: here a hook, whose delivery
     body (not sent as JSON) the request-body check does not see."""
     h = accounts["admin"].headers
-    await first_workflow(client, accounts["admin"], params={"p": {"type": "array"}})
+    await create_workflow(client, accounts["admin"], params={"p": {"type": "array"}})
     made = await client.post(
         "/api/v1/workflows/train/hooks", json={"name": "h", "params": {"p": "/p"}}, headers=h
     )
@@ -169,7 +163,7 @@ async def test_a_deep_row_stored_before_the_bound_still_lists(
     app: FastAPI, client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["admin"].headers
-    await first_workflow(client, accounts["admin"], params={"p": {"type": "array"}})
+    await create_workflow(client, accounts["admin"], params={"p": {"type": "array"}})
     run = (await client.post("/api/v1/workflows/train/runs", json={}, headers=h)).json()
     async with app.state.plait.db.write() as session:
         await session.execute(
@@ -200,7 +194,7 @@ async def test_patch_refuses_null_for_fields_that_cannot_be_empty(
         problem(
             await client.patch(f"/api/v1/channels/{made.json()['id']}", json=body, headers=h), 422
         )
-    await first_workflow(client, accounts["admin"])
+    await create_workflow(client, accounts["admin"])
     problem(await client.patch("/api/v1/workflows/train", json={"name": None}, headers=h), 422)
     unscheduled = await client.patch("/api/v1/workflows/train", json={"schedule": None}, headers=h)
     assert unscheduled.status_code == 200, unscheduled.text
@@ -208,7 +202,7 @@ async def test_patch_refuses_null_for_fields_that_cannot_be_empty(
 
 async def test_log_offsets_are_bounded(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["admin"].headers
-    await first_workflow(client, accounts["admin"])
+    await create_workflow(client, accounts["admin"])
     assert (await client.post("/api/v1/workflows/train/runs", json={}, headers=h)).is_success
     logs = "/api/v1/runs/1/tasks/load/logs"
     far = await client.get(f"{logs}?offset={2**40}", headers=h)

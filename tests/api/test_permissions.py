@@ -17,8 +17,9 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from plait.api.app import create_app
-from tests.api.test_workflows import Accounts, create
+from tests.api.test_workflows import Accounts
 from tests.conftest import Account, make_user, workflow_doc
+from tests.support.workflows import create_workflow
 
 PUBLIC = {
     ("GET", "/healthz"),
@@ -170,7 +171,7 @@ async def notification_ids(client: httpx.AsyncClient, who: Account) -> dict[str,
 
 @pytest.fixture
 async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> dict[str, Any]:
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     token = await client.post(
         "/api/v1/tokens", json={"name": "x"}, headers=accounts["viewer"].headers
     )

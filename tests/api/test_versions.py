@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_workflows import Accounts, create
+from tests.api.test_workflows import Accounts
 from tests.conftest import workflow_doc
+from tests.support.workflows import create_workflow
 
 
 async def put(
@@ -24,7 +25,7 @@ async def put(
 
 async def test_a_no_op_save_makes_no_version(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     same = await put(client, h, workflow_doc(tags=["ml", "ml"]), if_match='"1"')
     assert same.status_code == 200 and same.json()["current_version"] == 1
     versions = (await client.get("/api/v1/workflows/train/versions", headers=h)).json()
@@ -35,7 +36,7 @@ async def test_changes_make_versions_and_stale_if_match_gets_412(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     changed = await put(client, h, workflow_doc(description="v2"), if_match='"1"')
     assert changed.status_code == 200
     assert changed.headers["etag"] == '"2"'
@@ -55,7 +56,7 @@ async def test_patch_changes_only_what_it_names(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"], schedule="@daily")
+    await create_workflow(client, accounts["editor"], schedule="@daily")
     patched = await client.patch(
         "/api/v1/workflows/train", json={"description": "patched"}, headers=h
     )
@@ -71,7 +72,7 @@ async def test_patch_changes_only_what_it_names(
 
 async def test_diff_and_restore(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     doc = workflow_doc(description="second")
     doc["tasks"][1]["command"] = "echo fit harder"
     doc["tasks"].append(
@@ -107,7 +108,7 @@ async def test_diff_and_restore(client: httpx.AsyncClient, accounts: Accounts) -
 
 async def test_version_history_pages(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     for i in range(4):
         await put(client, h, workflow_doc(description=f"d{i}"))
     first = (await client.get("/api/v1/workflows/train/versions?limit=2", headers=h)).json()
@@ -123,7 +124,7 @@ async def test_version_history_pages(client: httpx.AsyncClient, accounts: Accoun
 async def test_clone_copies_the_current_version(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    original = await create(client, accounts["editor"], schedule="@hourly")
+    original = await create_workflow(client, accounts["editor"], schedule="@hourly")
     response = await client.post(
         "/api/v1/workflows/train/clone",
         json={"name": "train-copy"},
@@ -154,7 +155,7 @@ async def test_clone_copies_the_current_version(
 
 async def test_tasks_as_a_sub_resource(client: httpx.AsyncClient, accounts: Accounts) -> None:
     h = accounts["editor"].headers
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     base = "/api/v1/workflows/train/tasks"
     listed = (await client.get(base, headers=h)).json()
     assert [t["key"] for t in listed["items"]] == ["load", "fit"]

@@ -7,15 +7,9 @@ from typing import Any
 import httpx
 
 from tests.conftest import Account, workflow_doc
+from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
-
-
-async def create(client: httpx.AsyncClient, who: Account, **doc: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/workflows", json=workflow_doc(**doc), headers=who.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_create_and_read_by_id_and_name(
@@ -73,7 +67,7 @@ async def test_structural_errors_name_the_field(
 
 
 async def test_a_taken_name_is_a_conflict(client: httpx.AsyncClient, accounts: Accounts) -> None:
-    await create(client, accounts["editor"])
+    await create_workflow(client, accounts["editor"])
     again = await client.post(
         "/api/v1/workflows", json=workflow_doc(), headers=accounts["admin"].headers
     )
@@ -117,7 +111,7 @@ async def test_malformed_input_never_gives_500(
     json_h = {**h, "content-type": "application/json"}
     nan_doc = b'{"name": "n", "params": {"p": {"type": "number", "default": NaN}}}'
     nul_param = b'{"name": "n", "params": {"p": {"enum": ["a\\u0000"]}}}'
-    await create(client, accounts["admin"])
+    await create_workflow(client, accounts["admin"])
     attempts = [
         client.post("/api/v1/workflows", content=b"{not json", headers=h),
         client.post("/api/v1/workflows", content=b"\xff\xfe", headers=h),

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from plait.db.engine import Database
 from plait.db.models import AuditEvent, Delivery
-from tests.api.test_workflows import create
 from tests.conftest import Account
 from tests.notifications.conftest import api, channel, rule
+from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
 HOOK = "https://hooks.slack.com/services/T0001/B0001/topsecretpath"
@@ -116,7 +116,7 @@ async def test_rules_scope_by_workflow_name_or_tag_and_validate(
     client: httpx.AsyncClient, accounts: Accounts
 ) -> None:
     editor = accounts["editor"]
-    wf = await create(client, editor)  # "train", tagged ml
+    wf = await create_workflow(client, editor)  # "train", tagged ml
     ch = await channel(client, editor, **SLACK)
     by_name = await rule(
         client,

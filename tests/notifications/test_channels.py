@@ -27,7 +27,6 @@ from plait.db.engine import Database
 from plait.db.models import Delivery
 from plait.notifications.channels import verify_signature
 from plait.notifications.worker import DeliveryWorker
-from tests.api.test_workflows import create
 from tests.conftest import Account
 from tests.notifications.conftest import (
     PUBLIC_URL,
@@ -40,6 +39,7 @@ from tests.notifications.conftest import (
     handle,
     rule,
 )
+from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
 SIGNING_KEY = "whsec-0123456789abcdef"
@@ -49,7 +49,7 @@ async def failed_run_notice(
     client: httpx.AsyncClient, who: Account, db: Database, channel_doc: dict[str, Any]
 ) -> int:
     """A channel, a rule for failed runs, and a failed run of "train": one pending delivery."""
-    await create(client, who)
+    await create_workflow(client, who)
     ch = await channel(client, who, **channel_doc)
     await rule(client, who, ch["id"], ["run.failed"])
     run = await finished_run(db, "train", "failed", [("fit", "failed", "ValueError: bad lr")])

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from plait.db.engine import Database
 from plait.db.models import Delivery
-from tests.api.test_workflows import create
 from tests.conftest import Account
 from tests.notifications.conftest import api, channel, event, finished_run, handle, rule
+from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
 TRACEBACK = 'Traceback (most recent call last):\n  File "<task fit>", line 3\nValueError: bad lr\n'
@@ -32,8 +32,8 @@ async def test_a_failed_run_reaches_matching_rules_once_with_its_facts(
     client: httpx.AsyncClient, accounts: Accounts, db: Database
 ) -> None:
     editor = accounts["editor"]
-    await create(client, editor)  # "train", tagged ml
-    await create(client, editor, name="other", tags=["etl"])
+    await create_workflow(client, editor)  # "train", tagged ml
+    await create_workflow(client, editor, name="other", tags=["etl"])
     a, b = await slack(client, editor, "a"), await slack(client, editor, "b")
     everything = await rule(client, editor, a["id"], ["run.failed"])
     by_tag = await rule(client, editor, b["id"], ["run.failed"], scope="tag", scope_value="ml")
@@ -82,7 +82,7 @@ async def test_a_retried_run_that_fails_again_is_news_again(
     client: httpx.AsyncClient, accounts: Accounts, db: Database
 ) -> None:
     editor = accounts["editor"]
-    await create(client, editor)
+    await create_workflow(client, editor)
     ch = await slack(client, editor, "a")
     await rule(client, editor, ch["id"], ["run.failed"])
     run = await finished_run(db, "train", "failed", [("fit", "failed", "boom")])
@@ -95,7 +95,7 @@ async def test_task_retrying_carries_the_task_and_its_error(
     client: httpx.AsyncClient, accounts: Accounts, db: Database
 ) -> None:
     editor = accounts["editor"]
-    await create(client, editor)
+    await create_workflow(client, editor)
     ch = await slack(client, editor, "a")
     await rule(client, editor, ch["id"], ["task.retrying"])
     run = await finished_run(db, "train", "running", [("fit", "up_for_retry", TRACEBACK)])
@@ -113,7 +113,7 @@ async def test_other_events_disabled_channels_and_unwanted_types_queue_nothing(
     client: httpx.AsyncClient, accounts: Accounts, db: Database
 ) -> None:
     editor = accounts["editor"]
-    await create(client, editor)
+    await create_workflow(client, editor)
     off = await slack(client, editor, "off")
     await api(client, editor, "PATCH", f"/channels/{off['id']}", {"enabled": False})
     await rule(client, editor, off["id"], ["run.failed"])

@@ -26,6 +26,7 @@ from tests.cli.conftest import (
     http_login,
     plait_command,
 )
+from tests.support.processes import is_running
 
 pytestmark = pytest.mark.slow
 
@@ -125,15 +126,6 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.1)
     return True
-
-
-def is_running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie, killed and awaiting its reaper, is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 @pytest.fixture

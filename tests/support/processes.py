@@ -32,10 +32,11 @@ def holding(marker: Path) -> list[int]:
             if (st.st_dev, st.st_ino) == (wanted.st_dev, wanted.st_ino):
                 found.append(int(entry))
                 break
-    return [pid for pid in found if _alive(pid)]
+    return [pid for pid in found if is_running(pid)]
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, killed and awaiting its reaper, is not)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
