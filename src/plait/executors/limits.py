@@ -1,13 +1,16 @@
 """The bounds on what a task may report, in one place: the server checks every record
 against them (`plait.executors.reports`), and the task SDK checks at the source, so a task
-hears of a broken bound at once. Plain numbers: the SDK imports this in every task.
+hears of a broken bound at once. Plain numbers: the SDK imports this in every task (and
+`plait.bounded`, which imports only `re`).
 """
 
 from __future__ import annotations
 
+# Nesting of an output value: the rule for all JSON Plait keeps.
+from plait.bounded import MAX_DEPTH as MAX_DEPTH
+
 MAX_OUTPUT_BYTES = 64 * 1024  # one output value, as JSON
 MAX_OUTPUT_KEYS = 64  # distinct outputs of one attempt
-MAX_DEPTH = 32  # nesting of an output value: deeper ones break every reader downstream
 MAX_KEY = 200  # output and metric keys (the metrics table's column)
 MAX_NAME = 255  # artifact names (the artifacts table's column)
 MAX_MESSAGE = 1000  # an error line a task reports; longer ones are cut

@@ -31,6 +31,7 @@ from pydantic import (
     field_validator,
 )
 
+from plait import bounded
 from plait.executors.limits import (
     MAX_DEPTH,
     MAX_ERROR,
@@ -53,25 +54,23 @@ def _text(limit: int) -> BeforeValidator:
     )
 
 
-def _depth(value: Any) -> int:
-    """How deeply `value` nests lists and objects (iterative: no recursion to exhaust);
-    a NUL in any of its text counts as too deep, since no database can store it."""
-    deepest, stack = 0, [(value, 1)]
+def _holds_nul(value: Any) -> bool:
+    """Whether any text in `value` (keys included) holds NUL, which no database can store."""
+    stack = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, str) and "\x00" in item:
-            return MAX_DEPTH + 1
+            return True
         if isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _bounded_json(value: JsonValue) -> JsonValue:
-    if _depth(value) > MAX_DEPTH:
+    if bounded.depth(value) > MAX_DEPTH or _holds_nul(value):
         raise ValueError(f"nests deeper than {MAX_DEPTH} levels, or holds a NUL character")
     size = len(json.dumps(value, allow_nan=False))
     if size > MAX_OUTPUT_BYTES:
