@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plait.errors import PlaitError
 from plait.executors import limits, reports, sandbox
 from plait.executors.base import AttemptRef, Dispatch, Emit
 from plait.executors.eventsfile import EventsFile
@@ -32,6 +33,7 @@ from plait.executors.layout import (
     process_start_time,
 )
 from plait.executors.reports import (
+    ArtifactReport,
     ErrorReport,
     Exited,
     Heartbeat,
@@ -43,6 +45,7 @@ from plait.executors.reports import (
 )
 from plait.runner import processes
 from plait.settings import Settings
+from plait.storage import artifact_store
 
 log = logging.getLogger("plait.executor")
 LOG_BATCH = 64 * 1024  # bytes of output per `log` event
@@ -76,6 +79,7 @@ class _Proc:
 class LocalExecutor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.artifacts = artifact_store(settings)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._procs: dict[int, _Proc] = {}
         self._closing: dict[int, _Proc] = {}  # ended; their last records not yet all reported
@@ -245,14 +249,28 @@ class LocalExecutor:
             offset = -1
             while proc.reason != "rejected" and proc.events.offset != offset:
                 offset = proc.events.offset
-                for report in self._drain(proc):
-                    self._emit(report)
+                await self._emit_all(proc, self._drain(proc))
                 await asyncio.sleep(0)  # let the scheduler and other attempts in
             for report in self._log_batch(proc):
                 self._emit(report)
             self._emit(self._exited(proc))
         finally:
             self._closing.pop(proc.job.attempt_id, None)
+
+    async def _emit_all(self, proc: _Proc, batch: list[Report]) -> None:
+        """Reports as they go out; an artifact is kept in the artifact store first, and
+        reported by its key there."""
+        for report in batch:
+            if isinstance(report, ArtifactReport):
+                try:
+                    key = await self.artifacts.put_file(proc.job, report.name, Path(report.path))
+                except (OSError, PlaitError) as exc:  # the store's own words stay in our log
+                    log.warning("could not store artifact %r of attempt %d: %s",
+                                report.name, proc.job.attempt_id, type(exc).__name__)  # fmt: skip
+                    self._reject(proc, f"artifact {report.name!r}: it could not be stored")
+                    continue
+                report = report.model_copy(update={"path": key})
+            self._emit(report)
 
     def _exited(self, proc: _Proc) -> Exited:
         code = proc.exit_code if proc.exit_code is not None else -1
@@ -337,8 +355,7 @@ class LocalExecutor:
             for proc in list(self._procs.values()):
                 if proc.pid is None:
                     continue
-                for report in [*self._drain(proc), *self._log_batch(proc)]:
-                    self._emit(report)
+                await self._emit_all(proc, [*self._drain(proc), *self._log_batch(proc)])
                 self._emit(Heartbeat(attempt_id=proc.job.attempt_id))
 
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:

@@ -57,6 +57,8 @@ from plait.orchestration.states import (
     transition,
 )
 from plait.settings import Settings
+from plait.storage import log_store
+from plait.storage.logs import record_log
 
 log = logging.getLogger("plait.scheduler")
 A, R = AttemptStatus, RunStatus
@@ -69,6 +71,7 @@ class Scheduler:
         self.db = db
         self.settings = settings
         self.executor = executor
+        self.logs = log_store(settings, db)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._events: list[Report] = []
         self._dirty: set[int] = set()
@@ -205,9 +208,7 @@ class Scheduler:
             case MetricReport():
                 _add_metric(session, attempt, report)
             case LogReport():
-                outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
-                              attempt=attempt.attempt, offset=report.offset,
-                              text=report.text)  # fmt: skip
+                await record_log(session, self.logs, attempt, report.offset, report.text)
             case ArtifactReport():
                 session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
                                      attempt=attempt.attempt, name=report.name,
