@@ -63,6 +63,9 @@ class _Proc:
     error: str | None = None
     exit_code: int | None = None  # once the process ended
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    # Held while its reports are read and sent: an artifact's upload may take a while, and
+    # the exit must not overtake what a heartbeat read before it.
+    emitting: asyncio.Lock = field(default_factory=asyncio.Lock)
     events: EventsFile = field(init=False)
     intake: Intake = field(init=False)
 
@@ -246,14 +249,15 @@ class LocalExecutor:
 
     async def _close(self, proc: _Proc) -> None:
         try:
-            offset = -1
-            while proc.reason != "rejected" and proc.events.offset != offset:
-                offset = proc.events.offset
-                await self._emit_all(proc, self._drain(proc))
-                await asyncio.sleep(0)  # let the scheduler and other attempts in
-            for report in self._log_batch(proc):
-                self._emit(report)
-            self._emit(self._exited(proc))
+            async with proc.emitting:
+                offset = -1
+                while proc.reason != "rejected" and proc.events.offset != offset:
+                    offset = proc.events.offset
+                    await self._emit_all(proc, self._drain(proc))
+                    await asyncio.sleep(0)  # let the scheduler and other attempts in
+                for report in self._log_batch(proc):
+                    self._emit(report)
+                self._emit(self._exited(proc))
         finally:
             self._closing.pop(proc.job.attempt_id, None)
 
@@ -355,7 +359,8 @@ class LocalExecutor:
             for proc in list(self._procs.values()):
                 if proc.pid is None:
                     continue
-                await self._emit_all(proc, [*self._drain(proc), *self._log_batch(proc)])
+                async with proc.emitting:
+                    await self._emit_all(proc, [*self._drain(proc), *self._log_batch(proc)])
                 self._emit(Heartbeat(attempt_id=proc.job.attempt_id))
 
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
