@@ -155,10 +155,16 @@ class FsspecArtifactStore:
     name = "fsspec"
 
     def __init__(self, url: str, options: dict[str, Any]) -> None:
-        import fsspec  # the `s3` extra: only a server that uses this store needs it
+        try:
+            import fsspec  # the `s3` extra: only a server that uses this store needs it
 
+            self.fs, root = fsspec.core.url_to_fs(url, **options)
+        except ImportError as exc:
+            raise RuntimeError(
+                f"PLAIT_ARTIFACT_STORE={url}: {exc}; install plait[s3] (or the fsspec "
+                "package for that URL's scheme)"
+            ) from None
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **options)
         self.root = root.rstrip("/")
 
     def __repr__(self) -> str:  # never the options: they hold credentials
