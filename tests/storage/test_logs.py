@@ -10,7 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from plait.api.app import create_app
+from plait.errors import PayloadTooLarge
 from plait.executors.base import AttemptRef
+from plait.orchestration import runs
 from plait.settings import Settings
 from plait.storage import LogOffsetMismatch, LogStore, append_log, log_store
 from plait.storage.logs import CHUNK_BYTES, LocalLogStore
@@ -94,8 +96,6 @@ async def test_chunks_go_with_their_run(quiet_app: FastAPI, ref: AttemptRef) -> 
     ctx = quiet_app.state.plait
     store = log_store(ctx.settings.model_copy(update={"log_store": "database"}), ctx.db)
     await store.append(ref, 0, b"bye")
-    from plait.orchestration import runs
-
     async with ctx.db.write() as session:
         run = await runs.get_run(session, ref.run_id)
         await session.delete(run)
@@ -103,7 +103,5 @@ async def test_chunks_go_with_their_run(quiet_app: FastAPI, ref: AttemptRef) -> 
 
 
 async def test_an_append_over_a_mebibyte_is_refused(store: LogStore, ref: AttemptRef) -> None:
-    from plait.errors import PayloadTooLarge
-
     with pytest.raises(PayloadTooLarge):
         await append_log(store, ref, 0, b"x" * (1024 * 1024 + 1))

@@ -155,3 +155,20 @@ async def test_an_artifact_gone_from_the_store_is_a_404_problem(
     )
     assert got.status_code == 404
     assert got.headers["content-type"] == "application/problem+json"
+
+
+async def test_deleting_the_workflow_empties_its_runs_in_the_bucket(
+    first: tuple[FastAPI, httpx.AsyncClient], s3_endpoint: str, bucket: str
+) -> None:
+    app, client = first
+    who = await make_user(app, "ed", "editor")
+    code = (
+        "import pathlib, plait\npathlib.Path('a.txt').write_text('a')\nplait.log_artifact('a.txt')"
+    )
+    run = await start(client, who, [{"key": "t", "kind": "python", "code": code}], name="gone")
+    assert (await wait(client, who, run["id"]))["status"] == "succeeded"
+    s3 = s3_client(s3_endpoint)
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"plait/{run['id']}/")["KeyCount"] == 1
+    deleted = await client.delete("/api/v1/workflows/gone", headers=who.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"plait/{run['id']}/")["KeyCount"] == 0
