@@ -159,6 +159,23 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often the delivery worker looks for due messages."
     )
 
+    log_store: Literal["local", "database"] = Field(
+        default="local",
+        description="Where task output is kept: `local` (output.log in the attempt folder; "
+        "only this machine can serve it) or `database` (chunks in the database: any server "
+        "can serve and follow it).",
+    )
+    artifact_store: str = Field(
+        default="local",
+        description="Where artifacts are kept: `local` (<data_dir>/artifacts) or an fsspec URL "
+        "such as s3://bucket/prefix (install plait[s3]).",
+    )
+    artifact_store_options: SecretStr = Field(
+        default=SecretStr("{}"),
+        description="JSON object of options for the artifact store's file system (e.g. "
+        '{"endpoint_url": ..., "key": ..., "secret": ...}); never logged or shown.',
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

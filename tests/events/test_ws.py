@@ -150,7 +150,9 @@ def test_a_slow_client_is_dropped_and_the_others_get_everything() -> None:
     assert [m.id for m in received if m is not None] == list(range(1, 21))
 
 
-async def test_task_output_streams_as_log_events(live_url: str) -> None:
+async def test_task_output_is_announced_by_log_events_without_its_text(live_url: str) -> None:
+    """`log` events say where new output starts and how long the log is; the text itself
+    is read from the logs API (it never rides the event outbox)."""
     bearer = await token(live_url)
     printing = [{"key": "talk", "kind": "python",
                  "code": "import time\nfor i in range(3):\n    print('line', i, flush=True)\n"
@@ -161,8 +163,10 @@ async def test_task_output_streams_as_log_events(live_url: str) -> None:
         await start_run(live_url, bearer, printing)
         await until(ws, lambda m: m.get("type") in FINISHED, seen)
     logs = [m["data"] for m in seen if m["type"] == "log"]
-    assert "".join(d["text"] for d in logs) == "line 0\nline 1\nline 2\n"
+    assert logs and all("text" not in d for d in logs)
     assert all(d["task_key"] == "talk" and d["attempt"] == 1 for d in logs)
+    assert [d["offset"] for d in logs] == sorted(d["offset"] for d in logs)
+    assert logs[-1]["size"] == len(b"line 0\nline 1\nline 2\n")
 
 
 ACCESS_ENDED = 4403

@@ -138,7 +138,8 @@ async def test_one_attempt_dispatched_twice_runs_once(
     submit) must not run the task again: the second start is refused."""
     who = accounts["editor"]
     marker = tmp_path / "ran.txt"
-    code = f"import time\nopen({str(marker)!r}, 'a').write('x')\ntime.sleep(1)\n"
+    # Long enough that the second dispatch surely lands while the first runs.
+    code = f"import time\nopen({str(marker)!r}, 'a').write('x')\ntime.sleep(3)\n"
     run_id = await run_of(client, who, [{"key": "once", "kind": "python", "code": code}])
     await until_running(client, who, run_id, "once")
 

@@ -13,13 +13,15 @@ import contextlib
 import os
 import signal
 import sys
+from pathlib import Path
 
 from plait.executors import reports
 from plait.executors.base import AttemptRef, Dispatch, Emit
 from plait.executors.eventsfile import EventsFile
-from plait.executors.reports import Exited, Intake, Rejected, Started
+from plait.executors.reports import ArtifactReport, Exited, Intake, Rejected, Started
 from plait.runner.prepare import folders, prepare
 from plait.settings import Settings
+from plait.storage import artifact_store
 
 COMMANDS = {"python": [sys.executable, "-c"], "shell": ["/bin/sh", "-c"]}
 
@@ -33,6 +35,7 @@ class FakeExecutor:
         self._emit: Emit = lambda _report: None
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping: dict[int, str] = {}
+        self._store = artifact_store(settings)
 
     async def start(self, emit: Emit) -> None:
         self._emit = emit
@@ -68,7 +71,7 @@ class FakeExecutor:
         self._emit(Started(attempt_id=job.attempt_id, pid=proc.pid, worker="fake"))
         reason = await self._watch(job, proc)
         code = proc.returncode if proc.returncode is not None else -1
-        self._report_records(job)
+        await self._report_records(job)
         error = None if code == 0 else _last_line(request["log"]) or f"exit code {code}"
         if reason == "timeout":
             error = f"timed out after {job.timeout:g} s"
@@ -91,12 +94,20 @@ class FakeExecutor:
                 await asyncio.wait_for(proc.wait(), 0.05)
         return None
 
-    def _report_records(self, job: Dispatch) -> None:
+    async def _report_records(self, job: Dispatch) -> None:
+        """What the task wrote, checked; an artifact goes to the store and is reported by its
+        key there (as every executor must)."""
         folder, artifacts = folders(self.settings.data_dir, job)
         intake = Intake(job.attempt_id, artifacts)
         for line in EventsFile(folder / "events.jsonl").read():
-            with contextlib.suppress(Rejected):
-                self._emit(reports.accept(line, intake))
+            try:
+                report = reports.accept(line, intake)
+            except Rejected:
+                continue
+            if isinstance(report, ArtifactReport):
+                key = await self._store.put_file(job, report.name, Path(report.path))
+                report = report.model_copy(update={"path": key})
+            self._emit(report)
 
 
 def _last_line(path: str) -> str:

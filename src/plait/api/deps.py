@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +16,7 @@ from plait.errors import NotAuthenticated
 from plait.events.hub import Hub
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
+from plait.storage import ArtifactStore, LogStore, stores
 
 
 @dataclass
@@ -25,6 +26,12 @@ class Context:
     signing_key: str
     hub: Hub
     scheduler: Scheduler | None = None
+    logs: LogStore = field(init=False)
+    artifacts: ArtifactStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built with the context, at startup: a store the settings cannot make stops it there.
+        self.logs, self.artifacts = stores(self.settings, self.db)
 
     def wake(self, run_id: int) -> None:
         """Tell this process's scheduler a run changed at once (others hear of it on the bus)."""

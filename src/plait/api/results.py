@@ -4,37 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, Viewer
 from plait.api.inputs import Digits, IdPath
-from plait.api.zipstream import real_path, zipped
+from plait.api.zipstream import zipped_store
 from plait.db.models import Artifact, Metric, TaskAttempt
 from plait.errors import NotFound
-from plait.executors.layout import artifacts_dir, log_path
 from plait.orchestration import runs
 from plait.orchestration.states import ATTEMPT_FINISHED
+from plait.storage.logs import MAX_OFFSET
 from plait.workflows.spec import NAME_PATTERN
 
 router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
 RunId = IdPath
 Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
 AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest."), Digits]
-# Bounded well below what a file system allows a seek to (ext4: 16 TiB); no log is that long.
-MAX_OFFSET = 2**40
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from."), Digits]
 CHUNK = 256 * 1024
 POLL_SECONDS = 0.1
+DATABASE_POLL_SECONDS = 0.3  # each round is a query: a little slower than a stat
 
 
 class LogChunk(BaseModel):
@@ -75,15 +75,6 @@ async def _attempt(session: AsyncSession, run_id: int, key: str, number: int | N
     return attempt
 
 
-def _read(path: FilePath, offset: int, size: int = CHUNK) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(size)
-    except (FileNotFoundError, OSError):  # OSError: an offset past what the file system allows
-        return b""
-
-
 def _text(data: bytes, final: bool) -> tuple[str, int]:
     """Decode a chunk of log; returns the text and how many bytes it used. While the task
     still writes, a character cut at the end of the chunk waits for its other bytes; bytes
@@ -105,10 +96,10 @@ async def read_log(
     ended and nothing is left to read."""
     async with ctx.db.read() as session:
         row = await _attempt(session, run_id, key, attempt)
-    path = log_path(ctx.settings.data_dir, run_id, key, row.attempt)
+    ref = _ref(row)
     finished = row.status in ATTEMPT_FINISHED
-    content, used = _text(await asyncio.to_thread(_read, path, offset), final=finished)
-    done = finished and not await asyncio.to_thread(_read, path, offset + used, 1)
+    content, used = _text(await ctx.logs.read(ref, offset, CHUNK), final=finished)
+    done = finished and offset + used >= await ctx.logs.size(ref)
     return LogChunk(attempt=row.attempt, offset=offset, next_offset=offset + used,
                     content=content, complete=done)  # fmt: skip
 
@@ -125,15 +116,18 @@ async def stream_log(
     `end` event ({"status"}) when it has ended and everything was sent."""
     async with ctx.db.read() as session:
         row = await _attempt(session, run_id, key, attempt)
-    path = log_path(ctx.settings.data_dir, run_id, key, row.attempt)
     return StreamingResponse(
-        _follow(ctx, row.id, path, offset),
+        _follow(ctx, row.id, _ref(row), offset),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _follow(ctx: Context, attempt_id: int, path: FilePath, offset: int) -> AsyncIterator[str]:
+async def _follow(ctx: Context, attempt_id: int, ref: _Ref, offset: int) -> AsyncIterator[str]:
+    """Follows the log store, not a file: any server can stream any attempt's output. Each
+    round asks the store for the log's size (a stat, or one indexed row) and reads only
+    when it grew."""
+    poll = POLL_SECONDS if ctx.logs.name == "local" else DATABASE_POLL_SECONDS
     while True:
         async with ctx.db.read() as session:
             status = await session.scalar(
@@ -141,15 +135,18 @@ async def _follow(ctx: Context, attempt_id: int, path: FilePath, offset: int) ->
             )
         finished = status is None or status in ATTEMPT_FINISHED
         # Read after the status: once the attempt has ended, its log is complete.
-        text, used = _text(await asyncio.to_thread(_read, path, offset), final=finished)
-        if used:
-            yield f"event: log\ndata: {json.dumps({'offset': offset, 'text': text})}\n\n"
-            offset += used
-            continue
+        size = await ctx.logs.size(ref)
+        if size > offset:
+            data = await ctx.logs.read(ref, offset, min(CHUNK, size - offset))
+            text, used = _text(data, final=finished)
+            if used:
+                yield f"event: log\ndata: {json.dumps({'offset': offset, 'text': text})}\n\n"
+                offset += used
+                continue
         if finished:
             yield f"event: end\ndata: {json.dumps({'status': status, 'offset': offset})}\n\n"
             return
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(poll)
 
 
 @router.get("/metrics", response_model=list[MetricOut])
@@ -181,7 +178,7 @@ async def list_artifacts(run_id: RunId, who: Viewer, ctx: Ctx) -> Any:
 
 @router.get(
     "/artifacts/{artifact_id}",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {
             "description": "The file; a folder comes as a zip of its files.",
@@ -194,29 +191,33 @@ async def download_artifact(run_id: RunId, artifact_id: IdPath, who: Viewer, ctx
         artifact = await session.get(Artifact, artifact_id)
     if artifact is None or artifact.run_id != run_id:
         raise NotFound(f"run {run_id} has no artifact {artifact_id}")
-    folder = artifacts_dir(ctx.settings.data_dir, run_id, artifact.task_key, artifact.attempt)
-    path = await asyncio.to_thread(_stored, folder, artifact.path)
-    if path is None:
-        raise NotFound(f"artifact {artifact_id} is no longer on disk")
-    if path.is_dir():
+    try:
+        members = await ctx.artifacts.members(artifact.path)
+    except NotFound:
+        raise NotFound(f"artifact {artifact_id} is no longer stored") from None
+    if members is not None:
         return StreamingResponse(
-            zipped(path, folder.resolve()),
+            zipped_store(ctx.artifacts, artifact.path, members),
             media_type="application/zip",
             headers={"Content-Disposition": _attachment(f"{artifact.name}.zip")},
         )
-    return FileResponse(path, filename=artifact.name)
+    media_type = mimetypes.guess_type(artifact.name)[0] or "application/octet-stream"
+    return StreamingResponse(
+        ctx.artifacts.open(artifact.path),
+        media_type=media_type,
+        headers={"Content-Disposition": _attachment(artifact.name)},
+    )
 
 
-def _stored(folder: FilePath, stored: str) -> FilePath | None:
-    """The artifact's file or folder, if it lies inside its own attempt's artifacts folder.
+@dataclass(frozen=True)
+class _Ref:
+    run_id: int
+    task_key: str
+    attempt: int
 
-    Resolved first: a task writes that folder, so a link there may point anywhere (the server's
-    key, another run's artifacts); only what really lies inside the attempt's folder is served.
-    """
-    path = real_path(FilePath(stored))
-    if path is None or not path.is_relative_to(folder.resolve()):
-        return None
-    return path if path.is_file() or path.is_dir() else None
+
+def _ref(row: TaskAttempt) -> _Ref:
+    return _Ref(row.run_id, row.task_key, row.attempt)
 
 
 def _attachment(filename: str) -> str:

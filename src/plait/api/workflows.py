@@ -309,6 +309,8 @@ async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
     # After the commit (a rolled back delete keeps its files), in a thread (a big tree takes
     # a while), before answering (whoever reads the run's folders next finds them gone).
     await asyncio.to_thread(remove_run_files, ctx.settings.data_dir, run_ids)
+    for run_id in run_ids:  # the store's copies (S3...); log chunks went with the rows
+        await ctx.artifacts.delete_run(run_id)
 
 
 @router.post(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plait.storage.artifacts import ArtifactStore
 
 CHUNK = 256 * 1024
 
@@ -77,3 +82,19 @@ def _info(path: Path, name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo.from_file(path, name)
     info.compress_type = zipfile.ZIP_DEFLATED
     return info
+
+
+async def zipped_store(store: ArtifactStore, key: str, names: list[str]) -> AsyncIterator[bytes]:
+    """The zip of a folder kept in an artifact store (`names`: its files, from `members`),
+    piece by piece as each file is read from the store."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            info = zipfile.ZipInfo(name, time.localtime()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as target:
+                async for chunk in store.open(f"{key}/{name}"):
+                    target.write(chunk)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()

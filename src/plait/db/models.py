@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -235,6 +236,22 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LogChunk(Base):
+    """A piece of an attempt's output, for `PLAIT_LOG_STORE=database` (servers on several
+    machines read what any worker wrote). Chunks of one attempt follow each other: the
+    next one starts where the last one ends."""
+
+    __tablename__ = "log_chunks"
+    __table_args__ = (UniqueConstraint("run_id", "task_key", "attempt", "start"), AUTOINCREMENT)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_key: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int]
+    start: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Event(Base):

@@ -19,11 +19,13 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plait.errors import PlaitError
 from plait.executors import limits, reports, sandbox
 from plait.executors.base import AttemptRef, Dispatch, Emit
 from plait.executors.eventsfile import EventsFile
 from plait.executors.layout import EXITFILE, PIDFILE, pid_namespace, process_start_time
 from plait.executors.reports import (
+    ArtifactReport,
     ErrorReport,
     Exited,
     Heartbeat,
@@ -36,6 +38,7 @@ from plait.executors.reports import (
 from plait.runner import processes
 from plait.runner.prepare import folders, prepare
 from plait.settings import Settings
+from plait.storage import artifact_store
 
 log = logging.getLogger("plait.executor")
 LOG_BATCH = 64 * 1024  # bytes of output per `log` event
@@ -53,6 +56,9 @@ class _Proc:
     error: str | None = None
     exit_code: int | None = None  # once the process ended
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    # Held while its reports are read and sent: an artifact's upload may take a while, and
+    # the exit must not overtake what a heartbeat read before it.
+    emitting: asyncio.Lock = field(default_factory=asyncio.Lock)
     events: EventsFile = field(init=False)
     intake: Intake = field(init=False)
 
@@ -72,6 +78,7 @@ class LocalExecutor:
         self.settings = settings
         self.queued_timeout: float | None = settings.zombie_seconds
         self._base_env: dict[str, str] = {}
+        self.artifacts = artifact_store(settings)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._procs: dict[int, _Proc] = {}
         self._closing: dict[int, _Proc] = {}  # ended; their last records not yet all reported
@@ -221,17 +228,32 @@ class LocalExecutor:
 
     async def _close(self, proc: _Proc) -> None:
         try:
-            offset = -1
-            while proc.reason != "rejected" and proc.events.offset != offset:
-                offset = proc.events.offset
-                for report in self._drain(proc):
+            async with proc.emitting:
+                offset = -1
+                while proc.reason != "rejected" and proc.events.offset != offset:
+                    offset = proc.events.offset
+                    await self._emit_all(proc, self._drain(proc))
+                    await asyncio.sleep(0)  # let the scheduler and other attempts in
+                for report in self._log_batch(proc):
                     self._emit(report)
-                await asyncio.sleep(0)  # let the scheduler and other attempts in
-            for report in self._log_batch(proc):
-                self._emit(report)
-            self._emit(self._exited(proc))
+                self._emit(self._exited(proc))
         finally:
             self._closing.pop(proc.job.attempt_id, None)
+
+    async def _emit_all(self, proc: _Proc, batch: list[Report]) -> None:
+        """Reports as they go out; an artifact is kept in the artifact store first, and
+        reported by its key there."""
+        for report in batch:
+            if isinstance(report, ArtifactReport):
+                try:
+                    key = await self.artifacts.put_file(proc.job, report.name, Path(report.path))
+                except (OSError, PlaitError) as exc:  # the store's own words stay in our log
+                    log.warning("could not store artifact %r of attempt %d: %s",
+                                report.name, proc.job.attempt_id, type(exc).__name__)  # fmt: skip
+                    self._reject(proc, f"artifact {report.name!r}: it could not be stored")
+                    continue
+                report = report.model_copy(update={"path": key})
+            self._emit(report)
 
     def _exited(self, proc: _Proc) -> Exited:
         code = proc.exit_code if proc.exit_code is not None else -1
@@ -316,8 +338,8 @@ class LocalExecutor:
             for proc in list(self._procs.values()):
                 if proc.pid is None:
                     continue
-                for report in [*self._drain(proc), *self._log_batch(proc)]:
-                    self._emit(report)
+                async with proc.emitting:
+                    await self._emit_all(proc, [*self._drain(proc), *self._log_batch(proc)])
                 self._emit(Heartbeat(attempt_id=proc.job.attempt_id))
 
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:

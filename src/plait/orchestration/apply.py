@@ -33,6 +33,7 @@ from plait.executors.reports import (
 )
 from plait.orchestration.runs import latest_attempts, retry_delay, version_hash, version_spec
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus, StaleState, transition
+from plait.storage.logs import LogStore, record_log
 
 log = logging.getLogger("plait.apply")
 A = AttemptStatus
@@ -162,13 +163,18 @@ async def build_dispatch(
     )
 
 
-async def apply_reports(db: Database, plans: Plans, reports: list[Report]) -> Applied:
+async def apply_reports(
+    db: Database, plans: Plans, reports: list[Report], *, logs: LogStore | None = None
+) -> Applied:
     """Apply reports in one transaction, each attempt's in a savepoint of its own: one that
-    cannot be applied fails its attempt alone (`Applied.broken`), never another's reports."""
+    cannot be applied fails its attempt alone (`Applied.broken`), never another's reports.
+    `log` reports (the local executor's) need the log store; remote workers ship their
+    output to it through the execution API instead."""
     by_attempt: dict[int, list[Report]] = {}
     for report in reports:
         by_attempt.setdefault(report.attempt_id, []).append(report)
     applied = Applied()
+    ctx = _Batch(plans, applied, logs)
     async with db.write() as session:
         rows = await session.execute(
             select(TaskAttempt).where(TaskAttempt.id.in_(list(by_attempt)))
@@ -177,7 +183,7 @@ async def apply_reports(db: Database, plans: Plans, reports: list[Report]) -> Ap
         await _heartbeats(session, reports)
         for attempt_id, mine in by_attempt.items():
             attempt = attempts.get(attempt_id)
-            if attempt is not None and not await _apply_own(session, plans, attempt, mine, applied):
+            if attempt is not None and not await _apply_own(session, ctx, attempt, mine):
                 applied.broken.append(attempt_id)
     return applied
 
@@ -186,15 +192,21 @@ def lost(attempt_id: int, error: str) -> Exited:
     return Exited(attempt_id=attempt_id, exit_code=-1, reason="lost", error=error)
 
 
+@dataclass
+class _Batch:
+    plans: Plans
+    applied: Applied
+    logs: LogStore | None
+
+
 async def _apply_own(
-    session: AsyncSession, plans: Plans, attempt: TaskAttempt, reports: list[Report],
-    applied: Applied,
-) -> bool:  # fmt: skip
+    session: AsyncSession, ctx: _Batch, attempt: TaskAttempt, reports: list[Report]
+) -> bool:
     attempt_id = attempt.id
     try:
         async with session.begin_nested():
             for report in reports:
-                await _apply_one(session, plans, attempt, report, applied)
+                await _apply_one(session, ctx, attempt, report)
     except Exception:  # isolate it: logged in full, and its attempt fails (the caller)
         log.exception("could not apply the reports of attempt %d", attempt_id)
         return False
@@ -202,8 +214,9 @@ async def _apply_own(
 
 
 async def _apply_one(
-    session: AsyncSession, plans: Plans, attempt: TaskAttempt, report: Report, applied: Applied
+    session: AsyncSession, ctx: _Batch, attempt: TaskAttempt, report: Report
 ) -> None:
+    plans, applied = ctx.plans, ctx.applied
     if attempt.status not in (A.queued, A.running):
         _settled(attempt, report, applied)
         return
@@ -217,9 +230,8 @@ async def _apply_one(
         case MetricReport():
             _add_metric(session, attempt, report)
         case LogReport():
-            outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
-                          attempt=attempt.attempt, offset=report.offset,
-                          text=report.text)  # fmt: skip
+            assert ctx.logs is not None, "log reports need the log store"
+            await record_log(session, ctx.logs, attempt, report.offset, report.text)
         case ArtifactReport():
             session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
                                  attempt=attempt.attempt, name=report.name,

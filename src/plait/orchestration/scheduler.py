@@ -45,6 +45,7 @@ from plait.orchestration.states import (
     transition,
 )
 from plait.settings import Settings
+from plait.storage import log_store
 
 log = logging.getLogger("plait.scheduler")
 A, R = AttemptStatus, RunStatus
@@ -59,6 +60,7 @@ class Scheduler:
         self.db = db
         self.settings = settings
         self.executor = executor
+        self.logs = log_store(settings, db)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._events: list[Report] = []
         self._dirty: set[int] = set()
@@ -152,7 +154,7 @@ class Scheduler:
             await self._apply_batch()
 
     async def _apply(self, reports: list[Report], fail_broken: bool = True) -> None:
-        applied = await apply_reports(self.db, self.plans, reports)
+        applied = await apply_reports(self.db, self.plans, reports, logs=self.logs)
         self.settled(applied.runs)
         for attempt_id in applied.refused:  # it started, but is not ours to run any more
             await self.executor.terminate(attempt_id, "cancelled")
