@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from plait.auth import identity
-from plait.auth.roles import Principal, Role, require_role
+from plait.auth.roles import Principal, Role, fence, require_role
 from plait.db.engine import Database
 from plait.errors import NotAuthenticated
 from plait.events.hub import Hub
@@ -48,16 +48,20 @@ _bearer = HTTPBearer(auto_error=False, description="An access token or an API to
 
 
 async def authenticate(
+    request: Request,
     ctx: Ctx,
     _flow: Annotated[str | None, Depends(_password_flow)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from `Authorization: Bearer <access token | API token>`."""
+    """The caller, from `Authorization: Bearer <access token | API token>`, fenced: worker
+    tokens reach the execution API only, and nothing else reaches it."""
     token = credentials.credentials.strip() if credentials else ""
     if not token:
         raise NotAuthenticated("send Authorization: Bearer <token>; get one from POST /auth/login")
     async with ctx.db.read() as session:
         who, touch = await identity.from_bearer(session, token, ctx.signing_key)
+    # The route's own path, not the URL's: what matched is what is fenced.
+    fence(who, getattr(request.scope.get("route"), "path", request.url.path))
     if touch and who.api_token_id is not None:
         async with ctx.db.write() as session:
             await identity.touch_api_token(session, who.api_token_id)
@@ -73,6 +77,12 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return dependency
 
 
+async def require_worker(who: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """A worker token (the fence in `authenticate` has refused anything else here)."""
+    return who
+
+
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]
 Editor = Annotated[Principal, Depends(require(Role.editor))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+WorkerToken = Annotated[Principal, Depends(require_worker)]
