@@ -3,6 +3,8 @@ the scheduler submits (as a broker would), and worker tokens to claim and report
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -86,3 +88,62 @@ def held(app: FastAPI) -> HeldExecutor:
     executor = app.state.plait.scheduler.executor
     assert isinstance(executor, HeldExecutor)
     return executor
+
+
+async def queued_job(app: FastAPI, task_key: str, within: float = 10) -> Dispatch:
+    """The job the scheduler handed the executor for `task_key`, once it has."""
+    deadline = time.monotonic() + within
+    while True:
+        jobs = [j for j in held(app).submitted if j.task_key == task_key]
+        if jobs:
+            return jobs[-1]
+        assert time.monotonic() < deadline, f"{task_key} was not dispatched within {within} s"
+        await asyncio.sleep(0.02)
+
+
+async def start_run(
+    client: httpx.AsyncClient, who: Account, workflow: dict[str, Any], **params: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/workflows/{workflow['id']}/runs", json={"params": params}, headers=who.headers
+    )
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+async def claim(
+    client: httpx.AsyncClient, worker: dict[str, str], attempt_id: int, name: str = "box:7"
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/exec/attempts/{attempt_id}/claim",
+        json={"worker": name, "pid": 4242},
+        headers=worker,
+    )
+
+
+async def report(
+    client: httpx.AsyncClient, worker: dict[str, str], attempt_id: int, *reports: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/exec/attempts/{attempt_id}/reports",
+        json={"reports": list(reports)},
+        headers=worker,
+    )
+
+
+async def run_state(client: httpx.AsyncClient, who: Account, run_id: int) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/runs/{run_id}", headers=who.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def wait_status(
+    client: httpx.AsyncClient, who: Account, run_id: int, status: str, within: float = 10
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while (run := await run_state(client, who, run_id))["status"] != status:
+        assert time.monotonic() < deadline, f"run {run_id} is {run['status']}, not {status}"
+        await asyncio.sleep(0.05)
+    return run

@@ -50,7 +50,9 @@ async def test_a_silent_worker_drops_off_the_list(
     await client.post(HEARTBEAT, json=beat("new:1"), headers=worker)
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     async with app.state.plait.db.write() as session:
-        await session.execute(update(Worker).where(Worker.name == "old:1").values(last_seen=long_ago))
+        await session.execute(
+            update(Worker).where(Worker.name == "old:1").values(last_seen=long_ago)
+        )
     assert [w["name"] for w in await listed(client, accounts["viewer"])] == ["new:1"]
     await client.post(HEARTBEAT, json=beat("old:1"), headers=worker)  # back again
     assert len(await listed(client, accounts["viewer"])) == 2

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +14,7 @@ from plait.auth.roles import Principal, Role, fence, require_role
 from plait.db.engine import Database
 from plait.errors import NotAuthenticated
 from plait.events.hub import Hub
+from plait.orchestration.apply import Plans
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 
@@ -25,11 +26,23 @@ class Context:
     signing_key: str
     hub: Hub
     scheduler: Scheduler | None = None
+    _plans: Plans = field(default_factory=Plans)
 
     def wake(self, run_id: int) -> None:
         """Tell this process's scheduler a run changed (others find out on their tick)."""
         if self.scheduler is not None:
             self.scheduler.wake(run_id)
+
+    def settled(self, run_ids: Iterable[int]) -> None:
+        """Attempts of these runs ended (a worker reported it): this process's scheduler
+        advances them at once (others hear of it on the event bus)."""
+        if self.scheduler is not None:
+            self.scheduler.settled(run_ids)
+
+    @property
+    def plans(self) -> Plans:
+        """The scheduler's plan cache, or one of the API's own when no scheduler runs here."""
+        return self.scheduler.plans if self.scheduler is not None else self._plans
 
 
 async def get_context(request: Request) -> Context:

@@ -16,7 +16,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,14 +24,28 @@ from plait.api.deps import Context, Ctx, WorkerToken
 from plait.api.inputs import Digits, IdField, IdPath
 from plait.api.openapi import errors
 from plait.auth.roles import Principal
-from plait.db.models import Artifact, TaskAttempt
-from plait.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied
+from plait.db.models import Artifact, Run, TaskAttempt
+from plait.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
 from plait.events import outbox
-from plait.executors.base import AttemptRef
+from plait.executors.base import AttemptRef, Dispatch
 from plait.executors.layout import artifacts_dir, log_path
-from plait.executors.limits import MAX_LOG_CHUNK, MAX_NAME, MAX_SIZE
-from plait.orchestration import workers
-from plait.orchestration.states import AttemptStatus
+from plait.executors.limits import (
+    MAX_LOG_CHUNK,
+    MAX_NAME,
+    MAX_OUTPUT_KEYS,
+    MAX_RECORDS_PER_BATCH,
+    MAX_SIZE,
+)
+from plait.executors.reports import ErrorReport, Exited, Heartbeat, MetricReport, Output, Report
+from plait.orchestration import apply, workers
+from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
 from plait.workflows.spec import Name
 
 router = APIRouter(prefix="/api/v1/exec", tags=["exec"])
@@ -62,6 +76,139 @@ async def claimed_attempt(session: AsyncSession, who: Principal, attempt_id: int
 
 def _ref(attempt: TaskAttempt) -> AttemptRef:
     return AttemptRef(attempt.id, attempt.run_id, attempt.task_key, attempt.attempt)
+
+
+# --- claim ---------------------------------------------------------------------------------
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    worker: WorkerName = Field(description="host:pid of the worker process.")
+    pid: int | None = Field(default=None, gt=0, lt=2**31, description="The task's process.")
+
+
+class ClaimOut(BaseModel):
+    job: dict[str, Any] = Field(description="The Dispatch: code, env, params, inputs.")
+    heartbeat_seconds: float = Field(description="How often to heartbeat while it runs.")
+
+
+@router.post("/attempts/{attempt_id}/claim", response_model=ClaimOut, responses=errors(409))
+async def claim_attempt(attempt_id: AttemptId, body: ClaimIn, who: WorkerToken, ctx: Ctx) -> Any:
+    """Start the attempt (queued -> running), bound to this token: only it may report for
+    the attempt from now on. 409 `attempt-not-queued` when it was cancelled, started
+    elsewhere or has ended. The same claim again (a retry whose answer was lost) gets the
+    job again."""
+    claimed = await apply.claim(ctx.db, ctx.plans, attempt_id, body.worker, body.pid,
+                                worker_token_id=who.api_token_id)  # fmt: skip
+    job = claimed.job or await _claimed_before(ctx, who, attempt_id, body.worker)
+    if job is None:
+        if claimed.reason == "no such attempt":
+            raise NotFound(f"no attempt {attempt_id}")
+        raise Conflict(f"attempt {attempt_id} cannot be claimed: {claimed.reason}",
+                       code="attempt-not-queued", reason=claimed.reason)  # fmt: skip
+    return {"job": job.to_json(), "heartbeat_seconds": ctx.settings.heartbeat_seconds}
+
+
+async def _claimed_before(
+    ctx: Context, who: Principal, attempt_id: int, worker: str
+) -> Dispatch | None:
+    async with ctx.db.read() as session:
+        attempt = await session.get(TaskAttempt, attempt_id)
+        mine = attempt is not None and attempt.worker_token_id == who.api_token_id
+        if not mine or attempt is None or attempt.status != A.running or attempt.worker != worker:
+            return None
+        run = await session.get(Run, attempt.run_id)
+        assert run is not None
+        return await apply.build_dispatch(session, ctx.plans, run, attempt)
+
+
+# --- reports -------------------------------------------------------------------------------
+
+# What a worker reports here; `started` is the claim, logs and artifacts have their routes.
+RemoteReport = Annotated[
+    Heartbeat | Output | MetricReport | ErrorReport | Exited, Field(discriminator="type")
+]
+_REMOTE: TypeAdapter[RemoteReport] = TypeAdapter(RemoteReport)
+
+
+class ReportsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[dict[str, Any]] = Field(
+        max_length=MAX_RECORDS_PER_BATCH,
+        description="Reports of this attempt, in order: heartbeat, output, metric, error, "
+        "exited (each as in plait.executors.reports; `attempt_id` may be left out).",
+    )
+
+
+class ReportsOut(BaseModel):
+    cancel: bool = Field(
+        description="Stop the task and report exited with reason `cancelled`: its run is "
+        "being cancelled, or the server no longer counts it as running."
+    )
+
+
+@router.post("/attempts/{attempt_id}/reports", response_model=ReportsOut, responses=errors(409))
+async def post_reports(attempt_id: AttemptId, body: ReportsIn, who: WorkerToken, ctx: Ctx) -> Any:
+    """Apply the reports as the local executor's are applied. 409 `final-report-twice` for
+    an `exited` of an attempt that has already ended."""
+    async with ctx.db.read() as session:
+        attempt = await claimed_attempt(session, who, attempt_id)
+        reports = _parse(attempt, body.reports)
+    applied = await apply.apply_reports(ctx.db, ctx.plans, reports)
+    if applied.broken:
+        error = "lost: Plait could not record its reports (see the server log)"
+        more = await apply.apply_reports(ctx.db, ctx.plans, [apply.lost(attempt_id, error)])
+        applied.runs |= more.runs
+    ctx.settled(applied.runs)
+    if attempt_id in applied.final_twice:
+        raise Conflict(f"attempt {attempt_id} has already ended", code="final-report-twice")
+    return {"cancel": await _must_stop(ctx, attempt_id)}
+
+
+def _parse(attempt: TaskAttempt, given: list[dict[str, Any]]) -> list[Report]:
+    """The reports, each checked like a task's records; every fault named by its place."""
+    reports: list[Report] = []
+    faults: list[FieldError] = []
+    keys = set(attempt.outputs)
+    for i, data in enumerate(given):
+        if data.get("attempt_id", attempt.id) != attempt.id:
+            faults.append(FieldError(("reports", i, "attempt_id"), "is not this attempt"))
+            continue
+        try:
+            report = _REMOTE.validate_python({**data, "attempt_id": attempt.id})
+        except ValidationError as exc:
+            faults += [_at(i, e) for e in exc.errors(include_url=False)]
+            continue
+        if isinstance(report, Output) and report.key not in keys:
+            keys.add(report.key)
+            if len(keys) > MAX_OUTPUT_KEYS:
+                faults.append(
+                    FieldError(("reports", i, "key"), f"more than {MAX_OUTPUT_KEYS} outputs")
+                )
+        reports.append(report)
+    if faults:
+        raise InvalidInput(faults)
+    return reports
+
+
+def _at(index: int, error: Any) -> FieldError:
+    return FieldError(("reports", index, *error["loc"]), error["msg"], error["type"])
+
+
+async def _must_stop(ctx: Context, attempt_id: int) -> bool:
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(TaskAttempt.status, Run.cancel_requested_at)
+                .join(Run, Run.id == TaskAttempt.run_id)
+                .where(TaskAttempt.id == attempt_id)
+            )
+        ).one_or_none()
+    if row is None or row[0] in ATTEMPT_FINISHED:
+        return False  # nothing left to stop (it ended: this batch's exit, say)
+    return row[0] != A.running or row[1] is not None
 
 
 # --- heartbeat -----------------------------------------------------------------------------
