@@ -4,9 +4,13 @@ the run on when a worker reports the end."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from plait.db.models import TaskAttempt
 from tests.conftest import Account
 from tests.exec.conftest import claim, queued_job, report, run_state, start_run, wait_status
 from tests.support.workflows import create_workflow
@@ -134,8 +138,17 @@ async def test_a_cancelled_run_tells_its_worker_to_stop(
         "concurrency": 1,
         "running": [load.attempt_id],
     }
+    # Within zombie_seconds (30), or the scheduler would rightly call it lost meanwhile.
+    long_ago = datetime.now(UTC) - timedelta(seconds=10)
+    async with app.state.plait.db.write() as session:
+        stale = update(TaskAttempt).where(TaskAttempt.id == load.attempt_id)
+        await session.execute(stale.values(heartbeat_at=long_ago))
     heard = await client.post("/api/v1/exec/workers/heartbeat", json=beat, headers=worker)
     assert heard.json() == {"cancel": []}
+    async with app.state.plait.db.read() as session:
+        attempt = await session.get(TaskAttempt, load.attempt_id)
+        assert attempt is not None and attempt.heartbeat_at is not None
+        assert attempt.heartbeat_at > long_ago + timedelta(seconds=9), "the beat counts for it"
 
     await client.post(f"/api/v1/runs/{run['id']}/cancel", headers=editor.headers)
     heard = await client.post("/api/v1/exec/workers/heartbeat", json=beat, headers=worker)
