@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Context, Ctx, WorkerToken
@@ -234,8 +235,12 @@ async def heartbeat(body: HeartbeatIn, who: WorkerToken, ctx: Ctx) -> Any:
     """The worker is alive and runs `running`; answers which of them it must stop."""
     assert who.api_token_id is not None  # a worker is always an API token
     beat = workers.Beat(body.worker, body.queues, body.concurrency, body.running)
-    async with ctx.db.write() as session:
-        cancel = await workers.record(session, who.api_token_id, beat)
+    try:
+        async with ctx.db.write() as session:
+            cancel = await workers.record(session, who.api_token_id, beat)
+    except IntegrityError:  # its first beat, twice at once: the other inserted the row
+        async with ctx.db.write() as session:
+            cancel = await workers.record(session, who.api_token_id, beat)
     return {"cancel": cancel}
 
 
@@ -341,7 +346,7 @@ async def put_artifact(
     """Store a file the task logged (raw bytes, streamed) and record it with the attempt,
     as an artifact report would. The attempt must be running."""
     if name in (".", ".."):
-        raise NotFound(f"{name!r} is not a file name")
+        raise InvalidInput([FieldError(("path", "name"), "is not a file name")])
     async with ctx.db.read() as session:
         attempt = await claimed_attempt(session, who, attempt_id)
         _running(attempt)
