@@ -27,6 +27,6 @@ class WorkerOut(BaseModel):
 
 @router.get("", response_model=list[WorkerOut])
 async def list_workers(who: Viewer, ctx: Ctx) -> Any:
-    """Workers heard from within the last three heartbeat periods."""
+    """Workers heard from within the last three heartbeat periods (15 seconds at least)."""
     async with ctx.db.read() as session:
         return await workers.live(session, ctx.settings.heartbeat_seconds)

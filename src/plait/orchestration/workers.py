@@ -13,6 +13,7 @@ from plait.orchestration.states import AttemptStatus
 
 A = AttemptStatus
 LIVE_HEARTBEATS = 3  # a worker unseen for this many heartbeat periods is not listed as live
+LIVE_AT_LEAST = 15.0  # seconds: however short the period, a worker's beat may lag this much
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ async def to_cancel(session: AsyncSession, token_id: int, attempt_ids: list[int]
 
 
 async def live(session: AsyncSession, heartbeat_seconds: float) -> list[Worker]:
-    since = datetime.now(UTC) - timedelta(seconds=LIVE_HEARTBEATS * heartbeat_seconds)
+    window = max(LIVE_HEARTBEATS * heartbeat_seconds, LIVE_AT_LEAST)
+    since = datetime.now(UTC) - timedelta(seconds=window)
     query = select(Worker).where(Worker.last_seen >= since).order_by(Worker.name)
     return list((await session.execute(query)).scalars())
