@@ -70,7 +70,7 @@ async def test_status_changes_write_their_events_in_the_same_transaction(
                 select(Event.type).where(Event.run_id == run["id"]).order_by(Event.id)
             )).scalars()
         )  # fmt: skip
-    assert types == ["run.running", "task.queued", "task.running", "task.succeeded",
+    assert types == ["run.queued", "run.running", "task.queued", "task.running", "task.succeeded",
                      "run.succeeded"]  # fmt: skip
 
 

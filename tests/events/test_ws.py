@@ -86,7 +86,7 @@ async def test_a_client_sees_every_transition_in_order_and_catches_up_after_a_re
         (m["type"], m["data"].get("task_key")) for m in everything if m["run_id"] == run_id
     ]
     assert run_events == [
-        ("run.running", None),
+        ("run.queued", None), ("run.running", None),
         ("task.queued", "a"), ("task.running", "a"), ("metric", "a"), ("task.succeeded", "a"),
         ("task.queued", "b"), ("task.running", "b"), ("task.succeeded", "b"),
         ("run.succeeded", None),

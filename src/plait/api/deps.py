@@ -29,7 +29,7 @@ class Context:
     _plans: Plans = field(default_factory=Plans)
 
     def wake(self, run_id: int) -> None:
-        """Tell this process's scheduler a run changed (others find out on their tick)."""
+        """Tell this process's scheduler a run changed at once (others hear of it on the bus)."""
         if self.scheduler is not None:
             self.scheduler.wake(run_id)
 

@@ -65,6 +65,10 @@ async def create_run(
                     outputs={})
         for t in wf.spec["tasks"]
     )  # fmt: skip
+    # Heard by every process's scheduler: a run made by an API replica, a chain or cron
+    # starts at once wherever a scheduler runs, not on the next tick.
+    outbox.record(session, "run.queued", workflow_id=wf.id, run_id=run.id, status="queued",
+                  previous=None, trigger=trigger)  # fmt: skip
     chained = {"upstream_run_id": upstream_run_id} if upstream_run_id is not None else {}
     audit.record(session, who, "run.create", "run", run.id, workflow=wf.name, trigger=trigger,
                  version=wf.current_version, **chained)  # fmt: skip
