@@ -118,12 +118,14 @@ async def claim(
             return Claim(False, "no such attempt")
         if attempt.status != A.queued:
             return Claim(False, _not_queued(attempt))
+        run = await session.get(Run, attempt.run_id)
+        assert run is not None
+        if run.cancel_requested_at is not None:  # the scheduler cancels it on its next look
+            return Claim(False, "its run is being cancelled")
         try:
             await _start(session, plans, attempt, worker, pid, **bind)
         except StaleState:
             return Claim(False, "it was claimed meanwhile")
-        run = await session.get(Run, attempt.run_id)
-        assert run is not None
         job = await build_dispatch(session, plans, run, attempt)
     return Claim(True, job=job)
 

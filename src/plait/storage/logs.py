@@ -43,7 +43,8 @@ class LogOffsetMismatch(Conflict):
     slug = "log-offset-mismatch"
 
     def __init__(self, size: int) -> None:
-        super().__init__(f"the log holds {size} bytes: append at offset {size}", size=size)
+        super().__init__(f"the log holds {size} bytes: append at offset {size}",
+                         code=self.slug, size=size)  # fmt: skip
         self.size = size
 
 
