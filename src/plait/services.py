@@ -74,6 +74,7 @@ async def running(
         engine = None
         if scheduler:
             engine = Scheduler(db, settings, load_executor(settings.executor, settings))
+            bus.listen(engine.on_bus)  # changes other processes make wake it at once
             await engine.start()
             stack.push_async_callback(engine.stop)
         yield Services(settings, db, hub, bus, dispatcher, engine)
