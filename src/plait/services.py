@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from plait.db import migrate
 from plait.db.engine import Database
-from plait.events.bus import Bus, make_bus
+from plait.events import outbox
+from plait.events.bus import Bus, RedisBus, make_bus
 from plait.events.dispatcher import Dispatcher
 from plait.events.hub import Hub
 from plait.executors import load_executor
@@ -52,6 +53,8 @@ async def running(
     hub = Hub(settings.ws_queue_size)
     bus = make_bus(settings.redis_url, settings.resolved_database_url())
     bus.listen(hub.deliver)
+    if isinstance(bus, RedisBus):
+        bus.catch_up = lambda after: outbox.published_after(db, after)
     dispatcher = Dispatcher(
         db,
         bus,

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             before_scheduler=lambda db: first_start(db, settings),
         ) as running:
             db = running.db
+            app.state.services = running  # its bus, dispatcher and scheduler
             app.state.plait = Context(
                 settings, db, settings.signing_key(), running.hub, running.scheduler
             )

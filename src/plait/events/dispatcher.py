@@ -113,8 +113,25 @@ class Dispatcher:
                 )
             messages: list[Message] = [as_message(e) for e in events]
         if messages:
-            await self.bus.publish(messages)
+            await self._publish(messages)
         return len(messages)
+
+    async def _publish(self, messages: list[Message]) -> None:
+        """Publish a committed batch; if the bus is down (Redis stopped), the batch is marked
+        unpublished again and goes out, in order, once the bus is back."""
+        try:
+            await self.bus.publish(messages)
+        except Exception:
+            ids = [m["id"] for m in messages]
+            self._high = min(self._high, min(ids) - 1)
+            async with self.db.write(notify=False) as session:
+                await session.execute(
+                    update(Event)
+                    .where(Event.id.in_(ids))
+                    .values(published_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+            raise
 
     async def _publisher(self, session: AsyncSession) -> None:
         """Makes this transaction the one publishing dispatcher's until it ends (another
