@@ -109,6 +109,6 @@ class TestPostgresStopped:
                 left = await session.scalar(
                     select(func.count()).select_from(Event).where(Event.published_at.is_(None))
                 )
-            return left == 0
+            return bool(left == 0)
 
         await poll(all_published, what="the dispatcher published what the outage held")
