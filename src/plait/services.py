@@ -13,6 +13,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import text
+
 from plait.db import migrate
 from plait.db.engine import Database
 from plait.events import outbox
@@ -63,7 +65,7 @@ async def running(
     )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
-        await migrate.upgrade(db)
+        await _migrate(db)
         await bus.start()
         stack.push_async_callback(bus.stop)
         await dispatcher.start()
@@ -81,3 +83,21 @@ async def running(
             await engine.start()
             stack.push_async_callback(engine.stop)
         yield Services(settings, db, hub, bus, dispatcher, engine)
+
+
+MIGRATE_LOCK = 0x706C6D67  # "plmg": one process at a time migrates a PostgreSQL database
+
+
+async def _migrate(db: Database) -> None:
+    """Migrate; on PostgreSQL under an advisory lock, so a server and a scheduler started at
+    once on an empty database do not both create its tables (the second waits, then finds
+    nothing to do)."""
+    if db.dialect == "sqlite":
+        await migrate.upgrade(db)  # SQLite: one host, and BEGIN IMMEDIATE serialises them
+        return
+    async with db.writer.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
