@@ -92,7 +92,7 @@ def test_the_procfiles_server_and_scheduler_run_a_workflow(tmp_path: Path, pg_ur
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process)
-        tasks = [
+        tasks: list[dict[str, Any]] = [
             {"key": "a", "kind": "python", "code": "print('a')"},
             {"key": "b", "kind": "shell", "command": "echo b", "depends_on": ["a"]},
         ]
@@ -117,7 +117,7 @@ def test_a_scheduler_killed_mid_run_is_replaced_and_the_run_finishes(
     env = plait_env(pg_url, tmp_path / "data")
     marker = tmp_path / "started"
     slow = f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(2)"
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"key": "slow", "kind": "python", "code": slow, "retries": 1},
         {"key": "after", "kind": "python", "code": "pass", "depends_on": ["slow"]},
     ]
