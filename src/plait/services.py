@@ -93,7 +93,7 @@ async def _migrate(db: Database) -> None:
     once on an empty database do not both create its tables (the second waits, then finds
     nothing to do)."""
     if db.dialect == "sqlite":
-        await migrate.upgrade(db)  # SQLite: one host, and BEGIN IMMEDIATE serialises them
+        await migrate.upgrade(db)  # SQLite: one machine, and no advisory locks to take
         return
     async with db.writer.connect() as conn:
         await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
