@@ -6,11 +6,10 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 
-from plait import __version__, audit
+from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
@@ -36,18 +35,9 @@ from plait.api.middleware import BodyLimit, RequestContext
 from plait.auth.bootstrap import ensure_admin
 from plait.auth.identity import principal
 from plait.auth.throttle import LoginThrottle
-from plait.db import migrate
 from plait.db.engine import Database
 from plait.db.models import User
 from plait.demo import demo_spec
-from plait.events.bus import make_bus
-from plait.events.dispatcher import Dispatcher
-from plait.events.hub import Hub
-from plait.executors import load_executor
-from plait.notifications import rules as notify_rules
-from plait.notifications.worker import DeliveryWorker
-from plait.orchestration import chains
-from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
 from plait.ui import routes as ui
 from plait.ui.apidocs import docs_router
@@ -104,41 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url())
-        hub = Hub(settings.ws_queue_size)
-        bus = make_bus(settings.redis_url, settings.resolved_database_url())
-        bus.listen(hub.deliver)
-        dispatcher = Dispatcher(
-            db,
-            bus,
-            handlers=[chains.on_event, notify_rules.on_event],
-            retention=timedelta(days=settings.events_retention_days),
-        )
-        worker = DeliveryWorker(db, settings) if settings.notify_worker else None
-        scheduler = None
-        try:
-            await migrate.upgrade(db)
-            await bus.start()
-            await dispatcher.start()
-            if worker is not None:
-                await worker.start()
-            await first_start(db, settings)
-            if settings.scheduler:
-                executor = load_executor(settings.executor, settings)
-                scheduler = Scheduler(db, settings, executor)
-                bus.listen(scheduler.on_bus)  # changes other processes make wake it at once
-                await scheduler.start()
-            app.state.plait = Context(settings, db, settings.signing_key(), hub, scheduler)
+        async with services.running(
+            settings,
+            scheduler=settings.scheduler,
+            before_scheduler=lambda db: first_start(db, settings),
+        ) as running:
+            db = running.db
+            app.state.services = running  # its bus, dispatcher and scheduler
+            app.state.plait = Context(
+                settings, db, settings.signing_key(), running.hub, running.scheduler
+            )
             log.info("plait %s ready on %s", __version__, db.dialect)
             yield
-        finally:
-            if scheduler is not None:
-                await scheduler.stop()
-            if worker is not None:
-                await worker.stop()
-            await dispatcher.stop()
-            await bus.stop()
-            await db.dispose()
 
     app = FastAPI(
         title="Plait",

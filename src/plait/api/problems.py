@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 
 from plait.api.openapi import flat_routes
@@ -98,6 +99,63 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def _lost_dependency(exc: BaseException) -> str | None:
+    """ "database" or "redis" when the error (or what caused it) is that dependency being
+    unreachable or gone mid-request; None for anything else (a bug: 500)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.DBAPIError) and seen.connection_invalidated:
+            return "database"
+        if isinstance(seen, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
+            return "database"  # refused, shutting down, dropped, or no pooled connection
+        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return "database"  # asyncpg's own, when SQLAlchemy did not wrap it
+        if type(seen).__module__.startswith("redis") and isinstance(seen, _redis_errors()):
+            return "redis"
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return _raised_in(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _raised_in(exc: BaseException) -> str:
+    """Which client a bare connection error (refused, reset) came from, by its traceback."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(("sqlalchemy", "asyncpg", "aiosqlite")):
+            return "database"
+        if module.startswith("redis"):
+            return "redis"
+        tb = tb.tb_next
+    return "a service"
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis import exceptions
+
+    return (exceptions.ConnectionError, exceptions.TimeoutError)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A dependency down is 503 (no traceback, no address); anything else stays a 500."""
+    what = _lost_dependency(exc)
+    if what is None:
+        return await _unexpected(request, exc)
+    log.warning("%s %s: %s unavailable (%s)", request.method, request.url.path, what,
+                type(exc).__name__)  # fmt: skip
+    return problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        f"{what} is unavailable for now; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = request.scope.get("state", {}).get("request_id", "")
     log.exception(
@@ -116,4 +174,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(ValidationError, _pydantic_validation)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    # Registered by class, so the middleware that handles them does not re-raise them (an
+    # outage is logged once, as a warning, not as a traceback per request).
+    for kind in (sa.SQLAlchemyError, OSError, *_redis_errors()):
+        app.add_exception_handler(kind, _unavailable)
+    app.add_exception_handler(Exception, _unavailable)

@@ -77,6 +77,33 @@ def server(
     uvicorn.Server(config).run(sockets=[listener])
 
 
+@app.command()
+def scheduler(data_dir: DataDir = None) -> None:
+    """Run the scheduler alone, with no API: cron, the run engine and the event dispatcher,
+    on the configured database and bus (servers beside it run with PLAIT_SCHEDULER=false)."""
+    import logging
+
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    err.print(escape(f"Plait scheduler (executor {settings.executor}, data: {settings.data_dir})"))
+    asyncio.run(_run_scheduler(settings))
+
+
+async def _run_scheduler(settings: Any) -> None:
+    import signal
+
+    from plait import services
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with services.running(settings, scheduler=True):
+        await stop.wait()
+
+
 EXIT_CANNOT_LISTEN = 3
 
 

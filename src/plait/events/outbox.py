@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plait.db.engine import Database
 from plait.db.models import Event
+
+CATCH_UP_LIMIT = 10_000
 
 # An account was deleted, disabled, demoted or its logins ended. The WebSocket hubs close its
 # sockets; it is not sent to clients (it is about access, not about workflows or runs).
@@ -48,3 +52,16 @@ def topics(message: dict[str, Any]) -> set[str]:
         if message.get(f"{name}_id") is not None:
             found.add(f"{name}:{message[f'{name}_id']}")
     return found
+
+
+async def published_after(db: Database, after_id: int) -> list[dict[str, Any]]:
+    """Published events after `after_id`, in id order (a bus that lost its subscription
+    catches up with these)."""
+    query = (
+        select(Event)
+        .where(Event.id > after_id, Event.published_at.is_not(None))
+        .order_by(Event.id)
+        .limit(CATCH_UP_LIMIT)
+    )
+    async with db.read() as session:
+        return [as_message(e) for e in (await session.execute(query)).scalars()]

@@ -206,7 +206,11 @@ class Scheduler:
         plan = await self.plans.get(session, run.id, run)
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
-        await transition(session, run, R.running)
+        try:
+            await transition(session, run, R.running)
+        except StaleState:  # another scheduler started (or ended) it meanwhile: go by that
+            await session.refresh(run)
+            return run.status == R.running
         await self._wake_queued(session, run.workflow_id)  # the next may fit a free slot too
         return True
 

@@ -1,0 +1,103 @@
+"""The background machinery of a Plait process, built in one place: the database, the event
+bus, the outbox dispatcher, the notification worker and the scheduler with its executor.
+
+`plait server` runs it under the API (`PLAIT_SCHEDULER=false` leaves the scheduler out, for
+API-only replicas); `plait scheduler` runs it alone, with no API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from plait.db import migrate
+from plait.db.engine import Database
+from plait.events import outbox
+from plait.events.bus import Bus, RedisBus, make_bus
+from plait.events.dispatcher import Dispatcher
+from plait.events.hub import Hub
+from plait.executors import load_executor
+from plait.notifications import rules as notify_rules
+from plait.notifications.worker import DeliveryWorker
+from plait.orchestration import chains
+from plait.orchestration.scheduler import Scheduler
+from plait.settings import Settings
+
+log = logging.getLogger("plait.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    hub: Hub
+    bus: Bus
+    dispatcher: Dispatcher
+    scheduler: Scheduler | None
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    scheduler: bool,
+    before_scheduler: Callable[[Database], Awaitable[None]] | None = None,
+) -> AsyncIterator[Services]:
+    """Migrate, then start the bus, the dispatcher, the delivery worker (when enabled) and,
+    when `scheduler`, the scheduler; stop them in reverse order on the way out.
+    `before_scheduler` runs once the database is migrated (the server's first start)."""
+    db = Database(settings.resolved_database_url())
+    hub = Hub(settings.ws_queue_size)
+    bus = make_bus(settings.redis_url, settings.resolved_database_url())
+    bus.listen(hub.deliver)
+    if isinstance(bus, RedisBus):
+        bus.catch_up = lambda after: outbox.published_after(db, after)
+    dispatcher = Dispatcher(
+        db,
+        bus,
+        handlers=[chains.on_event, notify_rules.on_event],
+        retention=timedelta(days=settings.events_retention_days),
+    )
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(db.dispose)
+        await _migrate(db)
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+        await dispatcher.start()
+        stack.push_async_callback(dispatcher.stop)
+        if settings.notify_worker:
+            worker = DeliveryWorker(db, settings)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
+        if before_scheduler is not None:
+            await before_scheduler(db)
+        engine = None
+        if scheduler:
+            engine = Scheduler(db, settings, load_executor(settings.executor, settings))
+            bus.listen(engine.on_bus)  # changes other processes make wake it at once
+            await engine.start()
+            stack.push_async_callback(engine.stop)
+        yield Services(settings, db, hub, bus, dispatcher, engine)
+
+
+MIGRATE_LOCK = 0x706C6D67  # "plmg": one process at a time migrates a PostgreSQL database
+
+
+async def _migrate(db: Database) -> None:
+    """Migrate; on PostgreSQL under an advisory lock, so a server and a scheduler started at
+    once on an empty database do not both create its tables (the second waits, then finds
+    nothing to do)."""
+    if db.dialect == "sqlite":
+        await migrate.upgrade(db)  # SQLite: one machine, and no advisory locks to take
+        return
+    async with db.writer.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
