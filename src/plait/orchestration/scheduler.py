@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
-from plait.db.models import Run, TaskAttempt
+from plait.db.models import Run, TaskAttempt, Workflow
 from plait.executors.base import AttemptRef, Dispatch, Executor
 from plait.executors.reports import Exited, Report
 from plait.orchestration import cron
@@ -204,6 +204,11 @@ class Scheduler:
         if run.status == R.running:
             return True
         plan = await self.plans.get(session, run.id, run)
+        # The workflow's row, locked (PostgreSQL; SQLite has one writer): two schedulers
+        # starting two of its runs at once would both count the same free slot.
+        await session.execute(
+            select(Workflow.id).where(Workflow.id == run.workflow_id).with_for_update()
+        )
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
         try:
