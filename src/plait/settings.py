@@ -56,7 +56,28 @@ class Settings(BaseSettings):
         default=True, description="Load the demo workflow on first start (an empty database)."
     )
     log_level: str = Field(default="INFO", description="Python logging level of the server.")
-    executor: str = Field(default="local", description="Where tasks run: `local` (processes).")
+    executor: str = Field(
+        default="local",
+        description="Where tasks run: `local` (processes of this server) or `celery` (`plait "
+        "worker` processes on any host, through the broker at PLAIT_BROKER_URL).",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="The Celery broker of the `celery` executor and of `plait worker`: "
+        "redis://host:6379/0 or amqp://user:password@host:5672//.",
+    )
+    broker_visibility_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Redis broker only: a message taken by a worker that died is delivered "
+        "again after this many seconds (a second delivery of a started attempt does nothing).",
+    )
+    queue_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="Put before every queue name on the broker, so that several Plait "
+        "installations can share one broker.",
+    )
     scheduler: bool = Field(
         default=True, description="Run the scheduler in this server process (cron, run engine)."
     )
