@@ -68,6 +68,9 @@ class AttemptOut(BaseModel):
     error: str | None
     outputs: dict[str, Any]
     pid: int | None
+    worker: str | None = Field(
+        default=None, description="Who ran it: `host:pid` of the server or `plait worker`."
+    )
     not_before: datetime | None
 
 

@@ -59,6 +59,7 @@ def worker(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     serve(settings, WorkerConfig(server, token, names, concurrency, settings.log_level))
 
 
