@@ -27,11 +27,18 @@ class Unreachable(Exception):
 
 
 class ExecApi:
-    def __init__(self, url: str, token: str, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        retry_seconds: float = RETRY_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/") + "/api/v1/exec",
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
         )
         self.retry_seconds = retry_seconds
 
