@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.celery.conftest import Live, StartWorker, Worker
+from tests.celery.conftest import Live, StartWorker
+from tests.support.celery import Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql, pytest.mark.timeout(180)]
 
@@ -42,7 +43,7 @@ def test_a_run_on_a_worker_shows_its_output_metric_log_and_artifact(
     metrics = live.http.get(f"/api/v1/runs/{run_id}/metrics").json()
     assert [(m["key"], m["value"], m["step"]) for m in metrics] == [("loss", 0.25, 1)]
     log = live.http.get(f"/api/v1/runs/{run_id}/tasks/train/logs").json()
-    assert "hello from a worker" in log["text"]
+    assert "hello from a worker" in log["content"]
     [artifact] = live.http.get(f"/api/v1/runs/{run_id}/artifacts").json()
     assert artifact["name"] == "model.txt"
     content = live.http.get(f"/api/v1/runs/{run_id}/artifacts/{artifact['id']}")

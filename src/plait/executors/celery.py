@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
@@ -24,7 +23,6 @@ from plait.settings import Settings
 from plait.worker import broker
 
 log = logging.getLogger("plait.executor")
-COUNT_SECONDS = 1.0  # how long a count of busy attempts is trusted (sends since are added)
 RESEND_SECONDS = 5.0  # how often sends that failed (the broker was down) are tried again
 BUSY = (AttemptStatus.queued, AttemptStatus.running)
 
@@ -40,8 +38,6 @@ class CeleryExecutor:
         # One thread sends, in order, over one connection (kombu's are not thread-safe).
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="plait-celery-send")
         self._db: Database | None = None
-        self._busy = 0
-        self._counted_at = -COUNT_SECONDS
         self._unsent: dict[int, Dispatch] = {}
         self._resender: asyncio.Task[None] | None = None
 
@@ -52,21 +48,16 @@ class CeleryExecutor:
 
     async def capacity(self) -> int:
         """`max_parallel_tasks` minus the attempts queued or running, over every server of
-        the installation: the limit is the installation's, whoever dispatched."""
-        now = time.monotonic()
-        if now - self._counted_at >= COUNT_SECONDS:
-            self._busy = await self._count_busy()
-            self._counted_at = now
-        return max(0, self.settings.max_parallel_tasks - self._busy)
-
-    async def _count_busy(self) -> int:
+        the installation: the limit is the installation's, whoever dispatched. Counted
+        afresh each time (once per run the scheduler advances): a count kept for a while
+        would leave a run waiting for room that has been made."""
         assert self._db is not None
         async with self._db.read() as session:
             query = select(func.count()).where(TaskAttempt.status.in_(BUSY))
-            return int((await session.execute(query)).scalar_one())
+            busy = int((await session.execute(query)).scalar_one())
+        return max(0, self.settings.max_parallel_tasks - busy)
 
     async def submit(self, job: Dispatch) -> None:
-        self._busy += 1
         try:
             await asyncio.get_running_loop().run_in_executor(self._sender, self._send, job)
         except Exception as exc:  # kombu raises many kinds; the message is kept and resent
@@ -88,7 +79,6 @@ class CeleryExecutor:
             await asyncio.sleep(RESEND_SECONDS)
             for attempt_id, job in list(self._unsent.items()):
                 del self._unsent[attempt_id]
-                self._busy -= 1  # counted again by submit
                 await self.submit(job)
 
     async def terminate(self, attempt_id: int, reason: str) -> None:

@@ -77,7 +77,12 @@ class ExecApi:
 
     async def artifact(self, attempt_id: int, name: str, path: Path) -> None:
         where = f"/attempts/{attempt_id}/artifacts/{quote(name, safe='')}"
-        _check(await self.request("PUT", where, content=lambda: _chunks(path)))
+        answer = await self.request("PUT", where, content=lambda: _chunks(path))
+        if answer.status_code == 409:  # not running any more: its exit will say why
+            log.warning("artifact %r of attempt %d not kept: %s", name, attempt_id,
+                        _detail(answer))  # fmt: skip
+            return
+        _check(answer)
 
     async def heartbeat(self, body: dict[str, Any]) -> list[int]:
         answer = await self.request("POST", "/workers/heartbeat", json=body)
