@@ -31,8 +31,17 @@ class RecordingExecutor:
     """Runs nothing; records what it is asked to run. Ticks never dispatch, so this stays
     empty: the tests are about the runs cron creates, not about running them."""
 
+    name = "recording"
+    queued_timeout = None
+
     def __init__(self) -> None:
         self.submitted: list[Dispatch] = []
+
+    async def capacity(self) -> int:
+        return 100
+
+    def holds(self, attempt_id: int) -> bool:
+        return False
 
     async def start(self, emit: Emit) -> None:
         return None
@@ -43,11 +52,8 @@ class RecordingExecutor:
     async def terminate(self, attempt_id: int, reason: str) -> None:
         return None
 
-    def active(self) -> set[int]:
-        return set()
-
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
-        return {a.attempt_id for a in attempts}
+        return set()
 
     async def stop(self) -> None:
         return None

@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.scheduler:
                 executor = load_executor(settings.executor, settings)
                 scheduler = Scheduler(db, settings, executor)
+                bus.listen(scheduler.on_bus)  # changes other processes make wake it at once
                 await scheduler.start()
             app.state.plait = Context(settings, db, settings.signing_key(), hub, scheduler)
             log.info("plait %s ready on %s", __version__, db.dialect)

@@ -51,32 +51,50 @@ class Dispatch:
 
 @dataclass(frozen=True)
 class AttemptRef:
-    """Names an attempt that a previous server left behind."""
+    """Names an attempt that was queued or running when this server started."""
 
     attempt_id: int
     run_id: int
     task_key: str
     attempt: int
+    worker: str | None = None  # who claimed it ("host:pid"), if anyone did
 
 
 @runtime_checkable
 class Executor(Protocol):
+    """Runs attempts and answers for them: its own capacity, and whether an attempt is its
+    to run. The scheduler decides only policy from these answers; reports, whatever the
+    transport, are applied by `plait.orchestration.apply`."""
+
+    name: str
+    # Seconds an attempt may stay queued before it counts as lost, or None: a message may
+    # wait in a broker's queue for as long as the workers are busy.
+    queued_timeout: float | None
+
     async def start(self, emit: Emit) -> None:
-        """Begin; `emit` receives every event, on the event loop's thread."""
+        """Begin; `emit` receives every report, on the event loop's thread."""
+
+    async def capacity(self) -> int:
+        """How many more attempts it takes now."""
 
     async def submit(self, job: Dispatch) -> None:
-        """Run `job`. Idempotent by attempt id: a second submit of one attempt is ignored."""
+        """Run `job`. Idempotent by attempt id: a second submit of one attempt is ignored.
+        The attempt starts with a claim (a `started` report, or the execution API's claim)
+        that the server refuses when the attempt is no longer waiting to start."""
 
     async def terminate(self, attempt_id: int, reason: str) -> None:
         """Stop an attempt: SIGTERM, then SIGKILL after the grace period."""
 
-    def active(self) -> set[int]:
-        """The attempt ids this executor is running, or has yet to report the end of."""
+    def holds(self, attempt_id: int) -> bool:
+        """Whether this executor, in this process, runs the attempt or has yet to report its
+        end: then nobody else may judge it lost or cancel it unseen."""
 
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
-        """Settle attempts a dead server started (after a crash): an attempt whose exit was
-        recorded is reported (its records, then `exited`) as if it had just ended; whatever
-        still runs for the others is killed, and their ids are returned: they are lost."""
+        """At start: of the attempts left queued or running, settle those a dead process of
+        this executor's kind on this host left behind: one whose exit was recorded is
+        reported (its records, then `exited`) as if it had just ended; whatever still runs
+        of the others is killed, and their ids are returned: they are lost. Attempts of live
+        processes or other hosts are left alone (heartbeats judge them)."""
 
     async def stop(self) -> None:
         """Terminate everything and release resources."""

@@ -18,19 +18,11 @@ import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from plait.executors import limits, reports, sandbox
 from plait.executors.base import AttemptRef, Dispatch, Emit
 from plait.executors.eventsfile import EventsFile
-from plait.executors.layout import (
-    EXITFILE,
-    PIDFILE,
-    artifacts_dir,
-    attempt_dir,
-    pid_namespace,
-    process_start_time,
-)
+from plait.executors.layout import EXITFILE, PIDFILE, pid_namespace, process_start_time
 from plait.executors.reports import (
     ErrorReport,
     Exited,
@@ -42,6 +34,7 @@ from plait.executors.reports import (
     Started,
 )
 from plait.runner import processes
+from plait.runner.prepare import folders, prepare
 from plait.settings import Settings
 
 log = logging.getLogger("plait.executor")
@@ -69,13 +62,16 @@ class _Proc:
 
     @classmethod
     def of(cls, data_dir: Path, job: Dispatch) -> _Proc:
-        where = (data_dir, job.run_id, job.task_key, job.attempt)
-        return cls(job, attempt_dir(*where), artifacts_dir(*where))
+        return cls(job, *folders(data_dir, job))
 
 
 class LocalExecutor:
+    name = "local"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.queued_timeout: float | None = settings.zombie_seconds
+        self._base_env: dict[str, str] = {}
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._procs: dict[int, _Proc] = {}
         self._closing: dict[int, _Proc] = {}  # ended; their last records not yet all reported
@@ -88,6 +84,7 @@ class LocalExecutor:
     async def start(self, emit: Emit) -> None:
         self._emit = emit
         self._sandbox = sandbox.sandboxed(self.settings)
+        self._base_env = sandbox.task_environment(self.settings, self._sandbox)
         if not self._sandbox:
             log.warning("PLAIT_TASK_SANDBOX=off: tasks can read the server's secret key, its "
                         "database and every file of the server's user")  # fmt: skip
@@ -132,42 +129,24 @@ class LocalExecutor:
     def active(self) -> set[int]:
         return set(self._procs) | set(self._closing)
 
+    def holds(self, attempt_id: int) -> bool:
+        return attempt_id in self._procs or attempt_id in self._closing
+
+    async def capacity(self) -> int:
+        return self.settings.max_parallel_tasks - len(self._procs) - len(self._closing)
+
     async def submit(self, job: Dispatch) -> None:
         if job.attempt_id in self._procs or job.attempt_id in self._closing:
             return
         proc = _Proc.of(self.settings.data_dir, job)
         self._procs[job.attempt_id] = proc
-        request = self._prepare(proc)
+        request = prepare(job, self.settings.data_dir, self._base_env)
         assert self._zygote is not None and self._zygote.stdin is not None
         self._zygote.stdin.write(json.dumps(request).encode() + b"\n")
         await self._zygote.stdin.drain()
         if job.timeout:
             loop = asyncio.get_running_loop()
             proc.timers.append(loop.call_later(job.timeout, self._expire, job.attempt_id))
-
-    def _prepare(self, proc: _Proc) -> dict[str, Any]:
-        job, folder = proc.job, proc.dir
-        (folder / "work").mkdir(parents=True, exist_ok=True)
-        context = {"params": job.params, "inputs": job.inputs, "run_id": job.run_id,
-                   "task_key": job.task_key, "attempt": job.attempt}  # fmt: skip
-        (folder / "context.json").write_text(json.dumps(context))
-        artifacts = proc.artifacts
-        env = {
-            **sandbox.task_environment(self.settings, self._sandbox),
-            **job.env,
-            "PLAIT_RUN_ID": str(job.run_id),
-            "PLAIT_WORKFLOW": job.workflow,
-            "PLAIT_TASK_KEY": job.task_key,
-            "PLAIT_ATTEMPT": str(job.attempt),
-            "PLAIT_ATTEMPT_ID": str(job.attempt_id),
-            "PLAIT_PARAMS": json.dumps(job.params),
-            "PLAIT_CONTEXT": str(folder / "context.json"),
-            "PLAIT_EVENTS": str(folder / "events.jsonl"),
-            "PLAIT_ARTIFACTS_DIR": str(artifacts),
-        }
-        return {"op": "spawn", "attempt_id": job.attempt_id, "kind": job.kind, "body": job.body,
-                "cwd": str(folder / "work"), "log": str(folder / "output.log"), "env": env,
-                "key": job.task_key, "pidfile": str(folder / PIDFILE)}  # fmt: skip
 
     async def terminate(self, attempt_id: int, reason: str) -> None:
         proc = self._procs.get(attempt_id)
@@ -343,7 +322,8 @@ class LocalExecutor:
 
     async def recover_orphans(self, attempts: list[AttemptRef]) -> set[int]:
         lost = set()
-        for ref in attempts:
+        host = socket.gethostname()
+        for ref in (a for a in attempts if _dead_local_worker(a.worker, host)):
             job = Dispatch(ref.attempt_id, ref.run_id, "", ref.task_key, ref.attempt, "", "")
             proc = _Proc.of(self.settings.data_dir, job)
             # Killed either way: a recorded exit is the leader's, its group may live on.
@@ -373,6 +353,18 @@ class LocalExecutor:
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self._zygote.kill()
+
+
+def _dead_local_worker(worker: str | None, host: str) -> bool:
+    """Whether the attempt was claimed by a process of this host that is gone (this one,
+    restarted, counts: its pid is ours again only if it is us). Unclaimed ones are ours to
+    settle too: whoever queued them is not here to start them."""
+    if worker is None:
+        return True
+    worker_host, _, pid = worker.rpartition(":")
+    if worker_host != host or not pid.isdigit():
+        return False  # another machine's: the zombie sweep decides by heartbeat
+    return int(pid) == os.getpid() or not os.path.exists(f"/proc/{pid}")
 
 
 def _kill_recorded(pidfile: Path) -> int | None:

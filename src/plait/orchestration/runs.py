@@ -16,6 +16,7 @@ from plait import audit
 from plait.auth.roles import Principal
 from plait.db.models import Run, TaskAttempt, Workflow, WorkflowVersion
 from plait.errors import Conflict, NotFound
+from plait.events import outbox
 from plait.orchestration.params import resolve_params
 from plait.orchestration.states import (
     RUN_FINISHED,
@@ -116,6 +117,8 @@ async def request_cancel(session: AsyncSession, run: Run, who: Principal) -> Non
     if run.cancel_requested_at is None:
         run.cancel_requested_at = datetime.now(UTC)
         audit.record(session, who, "run.cancel", "run", run.id)
+        # Heard by every process's scheduler: the one whose executor runs its tasks stops them.
+        outbox.record(session, "run.cancel_requested", workflow_id=run.workflow_id, run_id=run.id)
 
 
 async def retry_run(session: AsyncSession, run: Run, who: Principal) -> list[str]:

@@ -1,9 +1,13 @@
 """The scheduler: advances runs on events, not on a polling interval.
 
-One loop per server. It wakes when an executor reports (a task started, ended, logged), when
-the API changes a run, or on its tick (cron, due retries, zombies). Each wake it does one
-bounded round: a batch of the executor's reports (one transaction, each attempt's part in its
-own savepoint), then a batch of the runs they or the API touched: claims ready tasks
+One loop per server (or per `plait scheduler` process). It holds policy only: what to
+dispatch and when, when to give up on an attempt. Reports are applied by
+`plait.orchestration.apply`, the one write path of every executor, local or remote. It wakes
+when its executor reports, when this process's API changes a run, when the event bus brings
+word of a change made by another process (a run created or cancelled, an attempt a remote
+worker ended), or on its tick (cron, due retries, zombies). Each wake it does one bounded
+round: a batch of the executor's reports (one transaction, each attempt's part in its own
+savepoint), then a batch of the runs they or the API touched: claims ready tasks
 (pending -> queued, compare-and-set), dispatches them after commit, marks tasks whose upstream
 failed, and finishes runs. Rounds are small so that no kind of work starves another: under a
 flood of new runs, reports still get applied between batches, and the tick still fires.
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import graphlib
 import logging
 import os
 import socket
@@ -22,31 +25,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
-from plait.db.models import Artifact, Metric, Run, TaskAttempt
-from plait.events import outbox
+from plait.db.models import Run, TaskAttempt
 from plait.executors.base import AttemptRef, Dispatch, Executor
-from plait.executors.reports import (
-    ArtifactReport,
-    Exited,
-    Heartbeat,
-    LogReport,
-    MetricReport,
-    Output,
-    Report,
-    Started,
-)
+from plait.executors.reports import Exited, Report
 from plait.orchestration import cron
-from plait.orchestration.runs import (
-    active_run_count,
-    latest_attempts,
-    retry_delay,
-    version_hash,
-    version_spec,
-)
+from plait.orchestration.apply import Plans, apply_reports, build_dispatch, lost
+from plait.orchestration.runs import active_run_count, latest_attempts
 from plait.orchestration.states import (
     ATTEMPT_BLOCKING,
     ATTEMPT_FINISHED,
@@ -62,6 +50,8 @@ log = logging.getLogger("plait.scheduler")
 A, R = AttemptStatus, RunStatus
 REPORTS_PER_ROUND = 2000  # reports applied in one transaction
 RUNS_PER_ROUND = 16  # runs advanced before the next batch of reports
+# Attempt events that may let a run go on (not queued/running: those never do).
+WAKES = frozenset({"task.succeeded", "task.failed", "task.retrying", "task.cancelled"})
 
 
 class Scheduler:
@@ -76,9 +66,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._specs: dict[str, _Plan] = {}  # by the version's content hash
-        # by run id, so events need no lookup of the run; with what the plan was made for
-        self._plans: dict[int, tuple[tuple[Any, ...], _Plan]] = {}
+        self.plans = Plans()
 
     async def start(self) -> None:
         await self.executor.start(self._on_event)
@@ -97,6 +85,16 @@ class Scheduler:
         if run_id is not None:
             self._dirty.add(run_id)
         self._wake.set()
+
+    def on_bus(self, messages: list[dict[str, Any]]) -> None:
+        """Events from every process: a run to look at again. Its own transitions come back
+        too; they cost one advance of a run already advanced, batched per round."""
+        for message in messages:
+            kind = str(message.get("type", ""))
+            run_id = message.get("run_id")
+            if isinstance(run_id, int) and (kind.startswith("run.") or kind in WAKES):
+                self._dirty.add(run_id)
+                self._wake.set()
 
     def _on_event(self, report: Report) -> None:
         self._events.append(report)
@@ -154,107 +152,28 @@ class Scheduler:
             await self._apply_batch()
 
     async def _apply(self, reports: list[Report], fail_broken: bool = True) -> None:
-        """Apply reports in one transaction, each attempt's in a savepoint of its own: one
-        that cannot be applied fails its attempt alone, never another's reports."""
-        by_attempt: dict[int, list[Report]] = {}
-        for report in reports:
-            by_attempt.setdefault(report.attempt_id, []).append(report)
-        broken: list[int] = []
-        async with self.db.write() as session:
-            rows = await session.execute(
-                select(TaskAttempt).where(TaskAttempt.id.in_(list(by_attempt)))
-            )
-            attempts = {a.id: a for a in rows.scalars()}
-            await _heartbeats(session, reports)
-            for attempt_id, mine in by_attempt.items():
-                attempt = attempts.get(attempt_id)
-                if attempt is not None and not await self._apply_own(session, attempt, mine):
-                    broken.append(attempt_id)
-        if broken and fail_broken:
-            await self._fail_broken(broken)
+        applied = await apply_reports(self.db, self.plans, reports)
+        self.settled(applied.runs)
+        for attempt_id in applied.refused:  # it started, but is not ours to run any more
+            await self.executor.terminate(attempt_id, "cancelled")
+        if applied.broken and fail_broken:
+            await self._fail_broken(applied.broken)
 
-    async def _apply_own(
-        self, session: AsyncSession, attempt: TaskAttempt, reports: list[Report]
-    ) -> bool:
-        attempt_id = attempt.id
-        try:
-            async with session.begin_nested():
-                for report in reports:
-                    await self._apply_one(session, attempt, report)
-        except Exception:  # isolate it: logged in full, and its attempt fails (below)
-            log.exception("could not apply the reports of attempt %d", attempt_id)
-            return False
-        return True
+    def settled(self, run_ids: Iterable[int]) -> None:
+        """Attempts of these runs ended: advance them, and the runs that waited for a slot."""
+        run_ids = set(run_ids)
+        if run_ids:
+            self._dirty |= run_ids | self._starved
+            self._starved.clear()
+            self._wake.set()
 
     async def _fail_broken(self, attempt_ids: list[int]) -> None:
         error = "lost: Plait could not record its reports (see the server log)"
         try:
-            await self._apply([_lost(i, error) for i in attempt_ids], fail_broken=False)
+            await self._apply([lost(i, error) for i in attempt_ids], fail_broken=False)
         finally:
             for attempt_id in attempt_ids:
                 await self.executor.terminate(attempt_id, "lost")
-
-    async def _apply_one(self, session: AsyncSession, attempt: TaskAttempt, report: Report) -> None:
-        if attempt.status not in (A.queued, A.running):
-            return  # settled: what a lost or cancelled attempt still says changes nothing
-        match report:
-            case Started() if attempt.status == A.queued:
-                await self._started(session, attempt, report)
-            case Output(key=key, value=value):
-                attempt.outputs = {**attempt.outputs, key: value}
-            case MetricReport():
-                _add_metric(session, attempt, report)
-            case LogReport():
-                outbox.record(session, "log", run_id=attempt.run_id, task_key=attempt.task_key,
-                              attempt=attempt.attempt, offset=report.offset,
-                              text=report.text)  # fmt: skip
-            case ArtifactReport():
-                session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
-                                     attempt=attempt.attempt, name=report.name,
-                                     path=report.path, size=report.size))  # fmt: skip
-            case Exited():
-                await self._finish(session, attempt, report)
-
-    async def _started(self, session: AsyncSession, attempt: TaskAttempt, report: Started) -> None:
-        plan = await self._plan_for(session, attempt.run_id)
-        timeout = plan.tasks[attempt.task_key].get("timeout")
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout) if timeout else None
-        await transition(session, attempt, A.running, pid=report.pid, worker=report.worker,
-                         timeout_at=deadline)  # fmt: skip
-
-    async def _finish(self, session: AsyncSession, attempt: TaskAttempt, report: Exited) -> None:
-        run = await session.get(Run, attempt.run_id)
-        assert run is not None
-        code, reason = report.exit_code, report.reason
-        fields: dict[str, Any] = {"exit_code": code, "error": report.error}
-        if code == 0 and reason is None:
-            if attempt.status == A.queued:  # recovered: it ran, though its start was unseen
-                await transition(session, attempt, A.running)
-            await transition(session, attempt, A.succeeded, **fields)
-        elif reason == "cancelled" or run.cancel_requested_at is not None:
-            await transition(session, attempt, A.cancelled, **fields)
-        else:
-            await self._failed(session, attempt, fields)
-        self._dirty.add(attempt.run_id)
-        self._dirty |= self._starved
-        self._starved.clear()
-
-    async def _failed(
-        self, session: AsyncSession, attempt: TaskAttempt, fields: dict[str, Any]
-    ) -> None:
-        """Failed for good, or up for retry with a new pending attempt after the delay."""
-        plan = await self._plan_for(session, attempt.run_id)
-        task = plan.tasks[attempt.task_key]
-        if attempt.attempt > int(task.get("retries", 0)):
-            await transition(session, attempt, A.failed, **fields)
-            return
-        await transition(session, attempt, A.up_for_retry, **fields)
-        delay = retry_delay(task, attempt.attempt)
-        session.add(
-            TaskAttempt(run_id=attempt.run_id, task_key=attempt.task_key,
-                        attempt=attempt.attempt + 1, status=A.pending, outputs={},
-                        not_before=datetime.now(UTC) + timedelta(seconds=delay))
-        )  # fmt: skip
 
     # --- advancing a run ----------------------------------------------------------------
 
@@ -264,7 +183,7 @@ class Scheduler:
         async with self.db.write() as session:
             run = await session.get(Run, run_id)
             if run is None or run.status in RUN_FINISHED:
-                self._forget(run_id)
+                self.plans.forget(run_id)
                 return
             latest = await latest_attempts(session, run_id)
             if run.cancel_requested_at is not None:
@@ -273,7 +192,7 @@ class Scheduler:
                 dispatches = await self._dispatch_ready(session, run, latest)
                 await self._finish_run(session, run, latest)
         if run.status in RUN_FINISHED:
-            self._forget(run_id)
+            self.plans.forget(run_id)
         for attempt_id in stop:
             await self.executor.terminate(attempt_id, "cancelled")
         for job in dispatches:
@@ -282,7 +201,7 @@ class Scheduler:
     async def _start_run(self, session: AsyncSession, run: Run) -> bool:
         if run.status == R.running:
             return True
-        plan = await self._plan_for(session, run.id, run)
+        plan = await self.plans.get(session, run.id, run)
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
         await transition(session, run, R.running)
@@ -292,9 +211,9 @@ class Scheduler:
     async def _dispatch_ready(
         self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
     ) -> list[Dispatch]:
-        plan = await self._plan_for(session, run.id, run)
+        plan = await self.plans.get(session, run.id, run)
         now = datetime.now(UTC)
-        free = self.settings.max_parallel_tasks - len(self.executor.active())
+        free = await self.executor.capacity()
         ready: list[TaskAttempt] = []
         for key in plan.order:
             attempt = latest.get(key)
@@ -315,28 +234,8 @@ class Scheduler:
                 await transition(session, attempt, A.queued, worker=self.worker)
             except StaleState:
                 continue  # another scheduler claimed it
-            jobs.append(self._job(run, plan, attempt, latest))
+            jobs.append(await build_dispatch(session, self.plans, run, attempt, latest))
         return jobs
-
-    def _job(
-        self, run: Run, plan: _Plan, attempt: TaskAttempt, latest: dict[str, TaskAttempt]
-    ) -> Dispatch:
-        task = plan.tasks[attempt.task_key]
-        kind = task["kind"]
-        return Dispatch(
-            attempt_id=attempt.id,
-            run_id=run.id,
-            workflow=plan.workflow,
-            task_key=attempt.task_key,
-            attempt=attempt.attempt,
-            kind=kind,
-            body=task[{"python": "code", "shell": "command", "callable": "callable"}[kind]],
-            env=dict(task.get("env", {})),
-            params=run.params,
-            inputs={d: latest[d].outputs for d in task.get("depends_on", []) if d in latest},
-            timeout=task.get("timeout"),
-            queue=task.get("queue"),
-        )
 
     async def _finish_run(
         self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
@@ -353,11 +252,10 @@ class Scheduler:
     ) -> list[int]:
         """Cancel what has not started; ask the executor to stop what runs; end the run when
         nothing runs any more. Returns the attempts to terminate."""
-        mine = self.executor.active()
         stop = []
         for attempt in latest.values():
             if attempt.status == A.pending or (
-                attempt.status == A.queued and attempt.id not in mine
+                attempt.status == A.queued and not self.executor.holds(attempt.id)
             ):
                 await transition(session, attempt, A.cancelled)
             elif attempt.status in (A.queued, A.running):
@@ -406,128 +304,51 @@ class Scheduler:
 
     async def _sweep_zombies(self, now: datetime) -> None:
         """Attempts nobody has heard from in `zombie_seconds` are lost: retried or failed.
-        Waiting reports are applied first, and an attempt the executor still runs, or whose
-        exit waits to be applied, is never judged: its silence is the scheduler's, not its."""
+        Waiting reports are applied first, and an attempt this process's executor still
+        runs, or whose exit waits to be applied, is never judged: its silence is the
+        scheduler's, not its. How long an attempt may wait to start is the executor's to say
+        (a message may wait in a broker's queue for long: that is not a lost attempt)."""
         await self._apply_waiting()
-        cutoff = now - timedelta(seconds=self.settings.zombie_seconds)
+        silent = (TaskAttempt.status == A.running) & (
+            TaskAttempt.heartbeat_at < now - timedelta(seconds=self.settings.zombie_seconds)
+        )
+        waited = self.executor.queued_timeout
+        if waited is not None:
+            late = now - timedelta(seconds=waited)
+            silent |= (TaskAttempt.status == A.queued) & (TaskAttempt.queued_at < late)
         async with self.db.read() as session:
-            silent = await session.execute(
-                select(TaskAttempt.id).where(
-                    ((TaskAttempt.status == A.running) & (TaskAttempt.heartbeat_at < cutoff))
-                    | ((TaskAttempt.status == A.queued) & (TaskAttempt.queued_at < cutoff))
-                )
-            )
-            known = self.executor.active() | _exits(self._events)
-            lost = [i for i in silent.scalars() if i not in known]
-        if lost:
-            log.warning("attempts %s stopped reporting; treating them as lost", lost)
-            await self._apply([_lost(i, "stopped reporting (no heartbeat)") for i in lost])
+            found = (await session.execute(select(TaskAttempt.id).where(silent))).scalars()
+            waiting = _exits(self._events)
+            gone = [i for i in found if i not in waiting and not self.executor.holds(i)]
+        if gone:
+            log.warning("attempts %s stopped reporting; treating them as lost", gone)
+            await self._apply([lost(i, "stopped reporting (no heartbeat)") for i in gone])
 
     # --- recovery after a crash -----------------------------------------------------------
 
     async def recover(self) -> None:
-        """Attempts a dead server on this host left queued or running: those whose exit was
-        recorded are finished from what they left on disk (their work is not redone); the
-        others are lost: the executor kills what is left of their processes, and they are
-        retried or failed like any other failure."""
-        host = socket.gethostname()
+        """Attempts left queued or running when this server starts: the executor settles
+        those a dead process of its own left behind (finished from what they left on disk,
+        or lost); the others are judged by their heartbeats, like any attempt."""
         async with self.db.read() as session:
             rows = await session.execute(
                 select(TaskAttempt).where(TaskAttempt.status.in_([A.queued, A.running]))
             )
-            orphaned = [a for a in rows.scalars() if _dead_local_worker(a.worker, host)]
+            unsettled = [
+                AttemptRef(a.id, a.run_id, a.task_key, a.attempt, a.worker) for a in rows.scalars()
+            ]
             unfinished = await session.execute(
                 select(Run.id).where(Run.status.not_in(list(RUN_FINISHED)))
             )
             self._dirty.update(unfinished.scalars())
-        if orphaned:
-            log.warning("recovering attempts %s left by a server that stopped",
-                        [a.id for a in orphaned])  # fmt: skip
-            lost = await self.executor.recover_orphans(
-                [AttemptRef(a.id, a.run_id, a.task_key, a.attempt) for a in orphaned]
-            )
+        if unsettled:
+            gone = await self.executor.recover_orphans(unsettled)
             await self._apply_waiting()  # the finished ones' records and exits
-            if lost:
-                await self._apply([_lost(i, "lost: the server running it stopped") for i in lost])
-
-    # --- plans: a version's tasks in dependency order, cached ------------------------------
-
-    async def _plan_for(self, session: AsyncSession, run_id: int, run: Run | None = None) -> _Plan:
-        """The run's plan, cached by run id while the run is unfinished (`advance` drops it)
-        and checked against the run whenever the caller has it; each version's plan is cached
-        by its content hash. Keyed by ids alone, a cache would outlive its rows and could hand
-        a later run that got the same ids the code of a deleted one."""
-        cached = self._plans.get(run_id)
-        if cached is not None and (run is None or cached[0] == _identity(run)):
-            return cached[1]
-        if run is None:
-            run = await session.get(Run, run_id)
-            assert run is not None
-        digest = await version_hash(session, run)
-        if digest not in self._specs:
-            if len(self._specs) > 1_000:
-                self._specs.clear()
-            self._specs[digest] = _Plan(await version_spec(session, run))
-        if len(self._plans) > 10_000:
-            self._plans.clear()
-        plan = self._specs[digest]
-        self._plans[run_id] = (_identity(run), plan)
-        return plan
-
-    def _forget(self, run_id: int) -> None:
-        """A finished (or deleted) run needs no plan: the cache would only grow."""
-        self._plans.pop(run_id, None)
-
-
-class _Plan:
-    """A workflow version's tasks by key, in an order where dependencies come first."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.workflow: str = spec["name"]
-        self.max_active_runs: int = spec.get("max_active_runs", 1)
-        self.tasks: dict[str, dict[str, Any]] = {t["key"]: t for t in spec["tasks"]}
-        graph = {k: t.get("depends_on", []) for k, t in self.tasks.items()}
-        self.order: list[str] = list(graphlib.TopologicalSorter(graph).static_order())
-
-
-def _identity(run: Run) -> tuple[Any, ...]:
-    return run.workflow_id, run.workflow_version, run.created_at
-
-
-def _lost(attempt_id: int, error: str) -> Exited:
-    return Exited(attempt_id=attempt_id, exit_code=-1, reason="lost", error=error)
+            if gone:
+                log.warning("attempts %s were lost with the server running them", sorted(gone))
+                await self._apply([lost(i, "lost: the server running it stopped") for i in gone])
 
 
 def _exits(reports: Iterable[Report]) -> set[int]:
     """Attempts whose exit is known but not applied yet."""
     return {r.attempt_id for r in reports if isinstance(r, Exited)}
-
-
-async def _heartbeats(session: AsyncSession, reports: list[Report]) -> None:
-    """All heartbeats of a batch in one statement."""
-    beats = {r.attempt_id for r in reports if isinstance(r, Heartbeat)}
-    if beats:
-        await session.execute(
-            update(TaskAttempt)
-            .where(TaskAttempt.id.in_(beats), TaskAttempt.status == A.running)
-            .values(heartbeat_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _add_metric(session: AsyncSession, attempt: TaskAttempt, report: MetricReport) -> None:
-    when = datetime.fromtimestamp(report.ts, UTC) if report.ts is not None else datetime.now(UTC)
-    session.add(Metric(run_id=attempt.run_id, task_key=attempt.task_key, attempt=attempt.attempt,
-                       key=report.key, value=report.value, step=report.step,
-                       created_at=when))  # fmt: skip
-    outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
-                  key=report.key, value=report.value, step=report.step)  # fmt: skip
-
-
-def _dead_local_worker(worker: str | None, host: str) -> bool:
-    if worker is None:
-        return True
-    worker_host, _, pid = worker.rpartition(":")
-    if worker_host != host or not pid.isdigit():
-        return False  # another machine's: the zombie sweep decides by heartbeat
-    return int(pid) == os.getpid() or not os.path.exists(f"/proc/{pid}")
