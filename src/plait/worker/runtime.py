@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from plait.executors.base import Dispatch
-from plait.executors.layout import artifacts_dir, attempt_dir
 from plait.executors.local import LocalExecutor
 from plait.executors.reports import (
     ArtifactReport,
@@ -28,6 +27,7 @@ from plait.executors.reports import (
     Output,
     Report,
 )
+from plait.runner.prepare import folders
 from plait.settings import Settings
 from plait.worker.client import CHUNK, ExecApi, Refused, Unreachable
 
@@ -99,8 +99,7 @@ class Runtime:
         if claimed is None:
             return  # cancelled, finished, or started elsewhere: a duplicate message
         job = Dispatch.from_json(claimed["job"])
-        where = (self.settings.data_dir, job.run_id, job.task_key, job.attempt)
-        attempt = _Attempt(job, attempt_dir(*where), artifacts_dir(*where))
+        attempt = _Attempt(job, *folders(self.settings.data_dir, job))
         self._attempts[attempt_id] = attempt
         try:
             await self.executor.submit(job)
