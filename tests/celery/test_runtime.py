@@ -63,6 +63,7 @@ class FakeServer(ExecApi):
         self.code = code
         self.claims = 0
         self.sent: list[dict[str, Any]] = []
+        self.batches: list[int] = []
         self.text = b""
         self.cancel = False
 
@@ -76,6 +77,7 @@ class FakeServer(ExecApi):
 
     async def reports(self, attempt_id: int, reports: list[dict[str, Any]]) -> bool:
         self.sent += reports
+        self.batches.append(len(reports))
         return self.cancel
 
     async def log(self, attempt_id: int, offset: int, data: bytes) -> int:
@@ -124,3 +126,17 @@ async def test_a_cancel_in_the_answer_to_a_report_stops_the_task(settings: Setti
     assert time.monotonic() - began < 20
     assert server.sent[-1]["type"] == "exited"
     assert server.sent[-1]["reason"] == "cancelled"
+
+
+async def test_many_records_go_in_batches_the_api_takes(settings: Settings) -> None:
+    code = "import plait\nfor i in range(2500):\n    plait.log_metric('m', i, step=i)\n"
+    server = FakeServer(code)
+    runtime = Runtime(settings, server, ["default"], 1)
+    runtime.start()
+    try:
+        await asyncio.to_thread(runtime.run, 3)
+    finally:
+        runtime.stop()
+    steps = [r["step"] for r in server.sent if r["type"] == "metric"]
+    assert steps == list(range(2500))
+    assert max(server.batches) <= 1000 and server.sent[-1]["type"] == "exited"

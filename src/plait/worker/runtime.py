@@ -7,16 +7,18 @@ and last its exit."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from plait.executors.base import Dispatch
+from plait.executors.limits import MAX_RECORDS_PER_BATCH
 from plait.executors.local import LocalExecutor
 from plait.executors.reports import (
     ArtifactReport,
@@ -34,6 +36,7 @@ from plait.worker.client import CHUNK, ExecApi, Refused, Unreachable
 log = logging.getLogger("plait.worker")
 T = TypeVar("T")
 SHIPPED = (Heartbeat, Output, MetricReport, ErrorReport)  # sent as records
+BATCH_BYTES = 512 * 1024  # of reports per request: below the server's body limit (1 MiB)
 
 
 @dataclass
@@ -150,8 +153,10 @@ class Runtime:
             attempt.artifacts.pop(0)
         records, attempt.records = attempt.records, []
         final = [exited] if exited is not None else []
-        body = [r.model_dump(mode="json") for r in [*records, *final]]
-        if body and await self.api.reports(attempt.job.attempt_id, body) and exited is None:
+        stop = False
+        for batch in _batches([r.model_dump(mode="json") for r in [*records, *final]]):
+            stop = await self.api.reports(attempt.job.attempt_id, batch)
+        if stop and exited is None:
             await self.executor.terminate(attempt.job.attempt_id, "cancelled")
         return exited is not None
 
@@ -184,6 +189,21 @@ class Runtime:
             except (Refused, Unreachable) as exc:
                 log.error("worker heartbeat: %s", exc)
             await asyncio.sleep(self.settings.heartbeat_seconds)
+
+
+def _batches(reports: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """In order, as few requests as the API's bounds allow (records per request, body size)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for report in reports:
+        length = len(json.dumps(report))
+        if batch and (len(batch) >= MAX_RECORDS_PER_BATCH or size + length > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(report)
+        size += length + 1
+    if batch:
+        yield batch
 
 
 def _read(path: Path, offset: int) -> bytes:
