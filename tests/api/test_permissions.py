@@ -93,12 +93,20 @@ RULES = {
     ("PATCH", "/api/v1/rules/{rule_id}"): "owner",
     ("DELETE", "/api/v1/rules/{rule_id}"): "owner",
     ("GET", "/api/v1/deliveries"): "viewer",
+    ("GET", "/api/v1/workers"): "viewer",
+    # Worker tokens only, and nothing else (a person's token, whatever the role, is refused).
+    ("POST", "/api/v1/exec/workers/heartbeat"): "worker",
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): "worker",
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): "worker",
+    ("PUT", "/api/v1/exec/attempts/{attempt_id}/log"): "worker",
+    ("PUT", "/api/v1/exec/attempts/{attempt_id}/artifacts/{name}"): "worker",
 }
 BELOW = {
     "viewer": [],
     "editor": ["viewer"],
     "admin": ["viewer", "editor"],
     "owner": ["viewer", "other_editor"],
+    "worker": ["viewer", "editor", "admin"],
 }
 TASK = {"key": "load", "kind": "python", "code": "print(1)"}
 # Valid bodies, so that a refusal cannot hide behind a 422.
@@ -124,6 +132,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/rules/{rule_id}"): {"enabled": False},
     ("POST", f"{WF}/hooks"): {"name": "h", "params": {"lr": "/lr"}},
     ("PATCH", f"{WF}/hooks/{{hook_id}}"): {"enabled": False},
+    ("POST", "/api/v1/exec/workers/heartbeat"): {"worker": "h:1", "concurrency": 1},
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
 }
 
 
@@ -146,7 +157,7 @@ def test_every_route_is_classified() -> None:
 
 
 def url(path: str, ids: dict[str, Any]) -> str:
-    return path.format(ref="train", number=1, a=1, b=1, key="load", **ids)
+    return path.format(ref="train", number=1, a=1, b=1, key="load", name="a.txt", **ids)
 
 
 async def call(
@@ -181,8 +192,14 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     hook = await client.post("/api/v1/workflows/train/hooks", json={"name": "h"},
                              headers=accounts["editor"].headers)  # fmt: skip
     notify = await notification_ids(client, accounts["editor"])
+    worker = await client.post(
+        "/api/v1/tokens", json={"name": "w", "worker": True}, headers=accounts["admin"].headers
+    )
+    accounts["worker"] = Account(0, "admin", "worker",
+                                 {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
-            "artifact_id": 1, "hook_id": hook.json()["id"], **notify}  # fmt: skip
+            "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9,
+            **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:
@@ -203,14 +220,24 @@ async def test_roles_below_the_rule_are_refused(
 async def test_the_rule_role_gets_through(
     client: httpx.AsyncClient, accounts: Accounts, ids: dict[str, Any]
 ) -> None:
-    allowed = {"viewer": "viewer", "editor": "editor", "admin": "admin", "owner": "editor"}
+    allowed = {"viewer": "viewer", "editor": "editor", "admin": "admin", "owner": "editor",
+               "worker": "worker"}  # fmt: skip
     # Deletions last, so that every other route still finds what it addresses; logging out
     # (everywhere: it ends the caller's tokens) after them.
     last = {"DELETE": 1, "/api/v1/auth/logout": 2}
     for (method, path), need in sorted(
         RULES.items(), key=lambda r: last.get(r[0][1], last.get(r[0][0], 0))
     ):
-        for role in (allowed[need], "admin"):
+        for role in (allowed[need], "admin") if need != "worker" else ("worker",):
             response = await call(client, method, path, ids, accounts[role].headers)
             assert response.status_code not in (401, 403), (method, path, role, response.text)
             assert response.status_code < 500, (method, path, role, response.text)
+
+
+async def test_a_worker_token_is_refused_everywhere_but_the_execution_api(
+    client: httpx.AsyncClient, accounts: Accounts, ids: dict[str, Any]
+) -> None:
+    for (method, path), need in RULES.items():
+        if need != "worker":
+            response = await call(client, method, path, ids, accounts["worker"].headers)
+            assert response.status_code == 403, (method, path, response.text)

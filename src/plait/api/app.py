@@ -26,9 +26,11 @@ from plait.api import (
     tokens,
     users,
     versions,
+    workers,
     workflows,
     ws,
 )
+from plait.api import exec as exec_api
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext
 from plait.auth.bootstrap import ensure_admin
@@ -67,6 +69,8 @@ ROUTERS = (
     results,
     hooks,
     notifications,
+    workers,
+    exec_api,
     ws,
 )
 

@@ -17,6 +17,9 @@ from plait.errors import FieldError, InvalidInput
 
 log = logging.getLogger("plait.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Raw uploads of the execution API: not JSON, and bounded by their routes (a log chunk at
+# 1 MiB, an artifact at limits.MAX_SIZE, streamed to its store), not by the body limit.
+_RAW_UPLOAD = re.compile(r"^/api/v1/exec/attempts/[^/]+/(log|artifacts/[^/]+)$")
 
 
 class RequestContext:
@@ -64,7 +67,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _RAW_UPLOAD.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -58,7 +58,7 @@ def inferred(route: Any) -> set[int]:
     codes: set[int] = set()
     if "authenticate" in names:
         codes.add(401)
-    if {"require_editor", "require_admin"} & names:
+    if {"require_editor", "require_admin", "require_worker"} & names:
         codes.add(403)
     if route.dependant.path_params:
         codes |= {404, 422}

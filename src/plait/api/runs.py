@@ -68,9 +68,7 @@ class AttemptOut(BaseModel):
     error: str | None
     outputs: dict[str, Any]
     pid: int | None
-    worker: str | None = Field(
-        default=None, description="Who ran it: `host:pid` of the server or `plait worker`."
-    )
+    worker: str | None = Field(description="host:pid of the process that ran it.")
     not_before: datetime | None
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from plait import audit
 from plait.api.deps import Ctx, Viewer
 from plait.api.inputs import IdPath
-from plait.auth.roles import Role
+from plait.api.openapi import errors
+from plait.auth.roles import Role, require_role
 from plait.auth.tokens import new_api_token
 from plait.db.models import ApiToken
 from plait.errors import NotFound
@@ -24,6 +25,11 @@ router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 class TokenCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    worker: bool = Field(
+        default=False,
+        description="A worker token (admins only): it may call the execution API "
+        "(/api/v1/exec) and nothing else, for `plait worker` on another machine.",
+    )
 
 
 class TokenOut(BaseModel):
@@ -35,26 +41,38 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    worker: bool
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret. Shown this once; store it now.")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=errors(403)
+)
 async def create_token(body: TokenCreate, who: Viewer, ctx: Ctx) -> Any:
-    """A token acts with your role; create it under an account with only the role it needs."""
+    """A token acts with your role; create it under an account with only the role it needs.
+    A worker token (admins only) acts as a worker and nothing else."""
+    if body.worker:
+        require_role(who, Role.admin)
     new = new_api_token()
     expires = (
         datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     )
     token = ApiToken(
-        user_id=who.id, name=body.name, prefix=new.prefix, token_hash=new.hash, expires_at=expires
+        user_id=who.id,
+        name=body.name,
+        prefix=new.prefix,
+        token_hash=new.hash,
+        expires_at=expires,
+        worker=body.worker,
     )
     async with ctx.db.write() as session:
         session.add(token)
         await session.flush()
-        audit.record(session, who, "token.create", "api_token", token.id, name=token.name)
+        audit.record(session, who, "token.create", "api_token", token.id, name=token.name,
+                     worker=token.worker)  # fmt: skip
     return {
         **TokenOut.model_validate(token, from_attributes=True).model_dump(),
         "token": new.secret,

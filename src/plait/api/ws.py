@@ -49,6 +49,8 @@ async def _authenticate(ws: WebSocket, ctx: Context, token: str | None) -> Princ
         raise NotAuthenticated("pass ?token=<access or API token>")
     async with ctx.db.read() as session:
         who, _ = await identity.from_bearer(session, secret, ctx.signing_key)
+    if who.worker:  # the fence's rule; a socket has no problem response, so: refused
+        raise NotAuthenticated("a worker token may only call the execution API")
     return who
 
 

@@ -22,8 +22,8 @@ from plait.events.outbox import ACCESS_CHANGED
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
-def principal(user: User, api_token_id: int | None = None) -> Principal:
-    return Principal(user.id, user.username, Role(user.role), api_token_id)
+def principal(user: User, api_token_id: int | None = None, worker: bool = False) -> Principal:
+    return Principal(user.id, user.username, Role(user.role), api_token_id, worker)
 
 
 async def from_bearer(session: AsyncSession, token: str, key: str) -> tuple[Principal, bool]:
@@ -62,7 +62,7 @@ async def _from_api_token(session: AsyncSession, token: str) -> tuple[Principal,
     if not user.is_active:
         raise NotAuthenticated("this account is disabled")
     stale = api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY
-    return principal(user, api_token.id), stale
+    return principal(user, api_token.id, api_token.worker), stale
 
 
 async def touch_api_token(session: AsyncSession, token_id: int) -> None:

@@ -25,9 +25,28 @@ class Principal:
     username: str
     role: Role
     api_token_id: int | None = None
+    # Authenticated by a worker token: it acts only on the execution API, never as its user.
+    worker: bool = False
 
     def at_least(self, role: Role) -> bool:
         return _RANK[self.role] >= _RANK[role]
+
+
+EXEC_PREFIX = "/api/v1/exec/"
+
+
+def fence(who: Principal, path: str) -> None:
+    """Worker tokens call the execution API and nothing else; people never call it. Every
+    authenticated request passes here (REST and WebSocket alike)."""
+    on_exec = path.startswith(EXEC_PREFIX)
+    if who.worker and not on_exec:
+        raise PermissionDenied("a worker token may only call the execution API (/api/v1/exec)")
+    if on_exec and not who.worker:
+        raise PermissionDenied(
+            "the execution API takes worker tokens only (plait tokens create --worker NAME)"
+        )
+    if who.worker and who.role != Role.admin:
+        raise PermissionDenied("the admin who made this worker token is no longer an admin")
 
 
 def require_role(who: Principal, role: Role) -> None:

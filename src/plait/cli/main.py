@@ -20,6 +20,7 @@ from plait.cli import runs, worker
 from plait.cli.admin import admin_app
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
 from plait.cli.common import api_command, err, out, table_console, workflow_path
+from plait.cli.tokens import tokens_app
 from plait.cli.yamlio import from_yaml, to_yaml
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(wf_app, name="workflows")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(admin_app, name="admin")
 
 DataDir = Annotated[

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -82,6 +83,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A worker token acts only as a worker, on the execution API (never as its user).
+    worker: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEvent(Base):
@@ -203,10 +206,30 @@ class TaskAttempt(Base):
     timeout_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     worker: Mapped[str | None] = mapped_column(String(200))
+    # The worker token that claimed it: only that token may report for it.
+    worker_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL")
+    )
     pid: Mapped[int | None]
     exit_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Worker(Base):
+    """A remote worker process as its last heartbeat described it."""
+
+    __tablename__ = "workers"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    concurrency: Mapped[int]
+    running: Mapped[list[int]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Metric(Base):

@@ -24,3 +24,4 @@ READ_BUDGET = 1 << 20  # bytes read from one attempt's events file per batch
 MAX_RECORDS = 100_000  # records of one attempt in all: past this the attempt is failed
 MAX_EVENTS_BYTES = 64 << 20  # bytes of one attempt's events file: past this it is failed
 MAX_REJECTED = 100  # bad records of one attempt: past this it is failed
+MAX_LOG_CHUNK = 1 << 20  # one chunk of log a remote worker uploads

@@ -26,7 +26,7 @@ from plait.ui import assets
 
 router = APIRouter(include_in_schema=False)
 # The client-side routes: a reload or a shared link on any of them gets the shell.
-PAGES = ("/", "/login", "/workflows", "/runs", "/settings")
+PAGES = ("/", "/login", "/workflows", "/runs", "/workers", "/settings")
 DEEP_PAGES = ("/workflows/{rest:path}", "/runs/{rest:path}", "/settings/{rest:path}")
 
 

@@ -14,6 +14,7 @@ const pages = {
   runs: () => import("./pages/runs.js"),
   run: () => import("./pages/run.js"),
   settings: () => import("./pages/settings.js"),
+  workers: () => import("./pages/workers.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^\/runs$/, "runs", "RunsPage", () => ({})],
   [/^\/runs\/(\d+)$/, "run", "RunPage", (m) => ({ key: m[1], id: Number(m[1]) })],
   [/^\/settings$/, "settings", "SettingsPage", () => ({})],
+  [/^\/workers$/, "workers", "WorkersPage", () => ({})],
 ];
 
 const loaded = {};
@@ -114,7 +116,7 @@ function TopBar({ user, onHelp }) {
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
-    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/settings", "Settings")}</nav>
+    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
     <button class="icon" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onHelp}>?</button>

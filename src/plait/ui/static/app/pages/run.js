@@ -154,6 +154,7 @@ function TaskPanel({ run, task }) {
     <dl class="kv">
       <dt>Attempt</dt><dd>${last ? `${last.attempt} of ${task.attempts.length}` : "–"}</dd>
       <dt>Duration</dt><dd>${duration(last?.duration)}</dd>
+      ${last?.worker ? html`<dt>Worker</dt><dd data-testid="attempt-worker"><code>${last.worker}</code></dd>` : null}
       ${last?.exit_code != null ? html`<dt>Exit code</dt><dd>${last.exit_code}</dd>` : null}
       ${last?.error ? html`<dt>Error</dt><dd class="field-error">${last.error}</dd>` : null}
     </dl>
