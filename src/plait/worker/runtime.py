@@ -63,6 +63,7 @@ class Runtime:
         self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime",
                                         daemon=True)  # fmt: skip
         self._attempts: dict[int, _Attempt] = {}
+        self._taken: set[int] = set()  # claimed or being claimed by this process
         self._heartbeat: asyncio.Task[None] | None = None
 
     # --- called from other threads (Celery's) ----------------------------------------
@@ -98,6 +99,18 @@ class Runtime:
         await self.api.close()
 
     async def _run(self, attempt_id: int) -> None:
+        if attempt_id in self._taken:
+            # The server would hand this process the job again (its claim is idempotent
+            # for a retry): a duplicate message delivered to the same worker stops here.
+            log.info("attempt %d not run: this worker runs it already", attempt_id)
+            return
+        self._taken.add(attempt_id)
+        try:
+            await self._claim_and_run(attempt_id)
+        finally:
+            self._taken.discard(attempt_id)
+
+    async def _claim_and_run(self, attempt_id: int) -> None:
         claimed = await self.api.claim(attempt_id, self.name)
         if claimed is None:
             return  # cancelled, finished, or started elsewhere: a duplicate message
