@@ -41,7 +41,15 @@ import asyncpg
 import httpx
 import redis
 
-from _server import BenchError, guarded, login, print_footer, print_header, running_server
+from _server import (
+    BenchError,
+    guarded,
+    login,
+    print_footer,
+    print_header,
+    running_server,
+    server_env,
+)
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BROKERS = {"redis": "redis://127.0.0.1:6379/14", "amqp": "amqp://guest:guest@127.0.0.1:5672//"}
@@ -195,8 +203,9 @@ def plait_figures(opts: Options, executor: str, count: int, database: str, tmp: 
         http = httpx.Client(base_url=server.base, timeout=30,
                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         made = http.post("/api/v1/tokens", json={"name": f"bench{count}", "worker": True})
-        worker_env = {**os.environ, **env, "PLAIT_URL": server.base,
-                      "PLAIT_WORKER_TOKEN": made.json().get("token", "")}  # fmt: skip
+        worker_env = server_env({"PLAIT_BROKER_URL": env["PLAIT_BROKER_URL"],
+                                 "PLAIT_QUEUE_PREFIX": prefix, "PLAIT_URL": server.base,
+                                 "PLAIT_WORKER_TOKEN": made.json().get("token", "")})  # fmt: skip
         workflow = fan_out(http, opts.tasks)
         if executor == "local":
             measure(http, workflow)  # warm-up, as for the workers
