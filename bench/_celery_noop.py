@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import redis
-
 from celery import Celery
 
 COUNTER = os.environ.get("BENCH_COUNTER", "plait-bench-noop")

@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from plait.settings import Settings
 from plait.worker import broker
-from plait.worker.client import ExecApi
+from plait.worker.client import ExecApi, Unreachable
 from plait.worker.runtime import Runtime
 
 log = logging.getLogger("plait.worker")
@@ -34,7 +35,11 @@ def make_app(settings: Settings, runtime: Runtime) -> Celery:
 
     @app.task(name=broker.TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_attempt(attempt_id: int) -> None:
-        runtime.run(int(attempt_id))
+        try:
+            runtime.run(int(attempt_id))
+        except Unreachable as exc:  # before the claim: the message goes back to the queue
+            log.error("attempt %s: %s; its message goes back to the queue", attempt_id, exc)
+            raise Reject(str(exc), requeue=True) from exc
 
     return app
 
