@@ -16,7 +16,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from plait.cli import runs
+from plait.cli import runs, worker
 from plait.cli.admin import admin_app
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
 from plait.cli.common import api_command, err, out, table_console, workflow_path
@@ -359,5 +359,6 @@ def workflows_clone(name: str, new_name: str) -> None:
     out.print(f"cloned {name} into {wf['name']} (id {wf['id']}, paused)")
 
 
+app.command("worker")(worker.worker)
 # Last, so that `plait --help` lists it after the workflow commands it builds on.
 app.command("run")(runs.start)

@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from plait.executors.base import Executor
     from plait.settings import Settings
 
-EXECUTORS = {"local": "plait.executors.local:LocalExecutor"}
+EXECUTORS = {
+    "local": "plait.executors.local:LocalExecutor",
+    "celery": "plait.executors.celery:CeleryExecutor",
+}
 
 
 def load_executor(name: str, settings: Settings) -> Executor:

@@ -22,8 +22,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from plait.errors import Unavailable
 from plait.settings import Settings
 
@@ -143,7 +141,13 @@ def _cli_config() -> list[Path]:
 def _hide_database(settings: Settings, data: Path) -> list[str]:
     """A SQLite file outside the data directory: its folder is hidden (so a -wal or -shm
     created later is hidden too), then its other entries are shown again, read-only."""
-    url = make_url(settings.resolved_database_url())
+    if settings.database_url is None:
+        return []  # the default one is inside the data directory, hidden with it
+    try:
+        from sqlalchemy.engine import make_url  # only a server has it (not a worker host)
+    except ImportError:
+        return []
+    url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return []
     db = Path(url.database).resolve()
