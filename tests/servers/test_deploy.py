@@ -20,7 +20,7 @@ from plait.cli.main import app
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
 # `plait worker` comes with the Celery worker; these must exist on every branch.
-COMMANDS = {"server", "scheduler"}
+COMMANDS = {"server", "scheduler", "worker"}
 
 
 def compose() -> dict[str, Any]:

@@ -57,7 +57,9 @@ class Runtime:
         self.api = api
         self.queues = queues
         self.concurrency = concurrency
-        self.executor = LocalExecutor(settings)
+        # Artifacts stay on this host until shipped: the server keeps them in its store (a
+        # worker holds no store credentials, only its worker token).
+        self.executor = LocalExecutor(settings.model_copy(update={"artifact_store": "local"}))
         self.name = self.executor.worker  # host:pid
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime",
@@ -156,13 +158,22 @@ class Runtime:
                 await self._until_exit(attempt)
                 return False
 
+    async def _ship_artifact(self, attempt_id: int, artifact: ArtifactReport) -> None:
+        """The file the local executor kept (its key is under <data_dir>/artifacts)."""
+        path = self.settings.data_dir / "artifacts" / artifact.path
+        if path.is_dir():  # the execution API takes files; a folder is not shipped yet
+            log.warning("attempt %d: folder artifact %r not shipped (files only)",
+                        attempt_id, artifact.name)  # fmt: skip
+            return
+        await self.api.artifact(attempt_id, artifact.name, path)
+
     async def _ship(self, attempt: _Attempt) -> bool:
         """Log, artifacts, then records (the exit after them, last of all)."""
         exited = attempt.exited  # taken first: its attempt's last records came before it
         await self._ship_log(attempt)
         while attempt.artifacts:
             artifact = attempt.artifacts[0]
-            await self.api.artifact(attempt.job.attempt_id, artifact.name, Path(artifact.path))
+            await self._ship_artifact(attempt.job.attempt_id, artifact)
             attempt.artifacts.pop(0)
         records, attempt.records = attempt.records, []
         final = [exited] if exited is not None else []
