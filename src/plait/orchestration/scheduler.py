@@ -335,6 +335,20 @@ class Scheduler:
             log.warning("attempts %s stopped reporting; treating them as lost", gone)
             await self._apply([lost(i, "stopped reporting (no heartbeat)") for i in gone])
 
+    async def _redispatch_queued(self) -> None:
+        """Send again what waits to start, for an executor whose messages wait in a broker:
+        a server that died between committing `queued` and sending would leave it queued for
+        ever. A duplicate costs nothing: the claim refuses all but the first start."""
+        jobs = []
+        async with self.db.read() as session:
+            rows = await session.execute(select(TaskAttempt).where(TaskAttempt.status == A.queued))
+            for attempt in rows.scalars():
+                run = await session.get(Run, attempt.run_id)
+                if run is not None:
+                    jobs.append(await build_dispatch(session, self.plans, run, attempt))
+        for job in jobs:
+            await self.executor.submit(job)
+
     # --- recovery after a crash -----------------------------------------------------------
 
     async def recover(self) -> None:
@@ -352,6 +366,8 @@ class Scheduler:
                 select(Run.id).where(Run.status.not_in(list(RUN_FINISHED)))
             )
             self._dirty.update(unfinished.scalars())
+        if self.executor.queued_timeout is None:
+            await self._redispatch_queued()
         if unsettled:
             gone = await self.executor.recover_orphans(unsettled)
             await self._apply_waiting()  # the finished ones' records and exits
