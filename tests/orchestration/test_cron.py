@@ -32,7 +32,7 @@ class RecordingExecutor:
     empty: the tests are about the runs cron creates, not about running them."""
 
     name = "recording"
-    queued_timeout = None
+    queued_timeout: float | None = None
 
     def __init__(self) -> None:
         self.submitted: list[Dispatch] = []

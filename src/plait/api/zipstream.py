@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from plait.storage.files import members
 
 if TYPE_CHECKING:
     from plait.storage.artifacts import ArtifactStore
@@ -35,29 +36,6 @@ class _Sink:
     def take(self) -> bytes:
         data, self._parts = b"".join(self._parts), []
         return data
-
-
-def members(folder: Path, inside: Path) -> Iterator[tuple[Path, str]]:
-    """The regular files under `folder` with their names in the zip, in a stable order.
-
-    Links are not followed into folders; a link to a file is kept only when the file lies
-    inside `inside` (the attempt's artifacts folder): a task may have left a link to anything.
-    """
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root, name)
-            real = real_path(path)
-            if real is not None and real.is_relative_to(inside) and real.is_file():
-                yield real, path.relative_to(folder).as_posix()
-
-
-def real_path(path: Path) -> Path | None:
-    """Where `path` leads, links followed; None for a loop of links (a task can make one)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" (before Python 3.13)
-        return None
 
 
 def zipped(folder: Path, inside: Path) -> Iterator[bytes]:

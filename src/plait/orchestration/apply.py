@@ -33,7 +33,8 @@ from plait.executors.reports import (
 )
 from plait.orchestration.runs import latest_attempts, retry_delay, version_hash, version_spec
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus, StaleState, transition
-from plait.storage.logs import LogStore, record_log
+from plait.storage.dblogs import record_log
+from plait.storage.logs import LogStore
 
 log = logging.getLogger("plait.apply")
 A = AttemptStatus

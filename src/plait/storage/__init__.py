@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING
 
-from plait.db.engine import Database
 from plait.errors import FieldError, InvalidInput, PayloadTooLarge
 from plait.executors.limits import MAX_NAME, MAX_SIZE
 from plait.settings import Settings
@@ -19,11 +19,13 @@ from plait.storage.artifacts import (
 from plait.storage.logs import (
     MAX_OFFSET,
     AttemptLike,
-    DatabaseLogStore,
     LocalLogStore,
     LogOffsetMismatch,
     LogStore,
 )
+
+if TYPE_CHECKING:
+    from plait.db.engine import Database
 
 __all__ = [
     "MAX_LOG_APPEND",
@@ -49,6 +51,10 @@ def stores(settings: Settings, db: Database | None = None) -> tuple[LogStore, Ar
 
 def log_store(settings: Settings, db: Database | None = None) -> LogStore:
     if settings.log_store == "database":
+        # Imported here: a worker host (plait[worker]) has no database library.
+        from plait.db.engine import Database
+        from plait.storage.dblogs import DatabaseLogStore
+
         return DatabaseLogStore(db or Database(settings.resolved_database_url()))
     return LocalLogStore(settings.data_dir)
 

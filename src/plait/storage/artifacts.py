@@ -17,9 +17,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from plait.api.zipstream import members as folder_members
-from plait.api.zipstream import real_path
 from plait.errors import NotFound
+from plait.storage.files import members as folder_members
+from plait.storage.files import real_path
 from plait.storage.logs import AttemptLike
 
 CHUNK = 256 * 1024
