@@ -28,7 +28,7 @@ TASK = """
 import pathlib, time, plait
 for i in range(4):
     print(f"line {i}", flush=True)
-    time.sleep(0.3)
+    time.sleep(1.0)  # slow enough that even a loaded machine sends several batches
 pathlib.Path("model.txt").write_text("weights")
 plait.log_artifact("model.txt")
 folder = pathlib.Path("model")
