@@ -22,6 +22,15 @@ from tests.conftest import Account
 from tests.orchestration.test_engine import task, wait
 from tests.support.workflows import create_workflow
 
+# What an executor's test module takes with `from tests.executors.contract import *`.
+__all__ = [
+    "test_a_failure_is_retried_by_policy_then_fails_with_its_error",
+    "test_a_task_past_its_timeout_is_stopped_and_fails",
+    "test_cancel_stops_a_running_task",
+    "test_never_more_tasks_at_once_than_it_has_room_for",
+    "test_one_attempt_dispatched_twice_runs_once",
+    "test_records_reach_the_api_and_outputs_flow_downstream",
+]
 SDK = "import plait\n"
 
 

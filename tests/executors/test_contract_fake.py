@@ -8,14 +8,7 @@ from fastapi import FastAPI
 from plait import services
 from plait.api import app as app_module
 from plait.settings import Settings
-from tests.executors.contract import (
-    test_a_failure_is_retried_by_policy_then_fails_with_its_error,
-    test_a_task_past_its_timeout_is_stopped_and_fails,
-    test_cancel_stops_a_running_task,
-    test_never_more_tasks_at_once_than_it_has_room_for,
-    test_one_attempt_dispatched_twice_runs_once,
-    test_records_reach_the_api_and_outputs_flow_downstream,
-)
+from tests.executors.contract import *  # noqa: F403 (the contract's tests, run here)
 from tests.support.fake_executor import FakeExecutor
 
 
@@ -25,13 +18,3 @@ async def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     application = app_module.create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
-
-
-__all__ = [
-    "test_a_failure_is_retried_by_policy_then_fails_with_its_error",
-    "test_a_task_past_its_timeout_is_stopped_and_fails",
-    "test_cancel_stops_a_running_task",
-    "test_never_more_tasks_at_once_than_it_has_room_for",
-    "test_one_attempt_dispatched_twice_runs_once",
-    "test_records_reach_the_api_and_outputs_flow_downstream",
-]
