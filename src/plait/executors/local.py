@@ -133,9 +133,6 @@ class LocalExecutor:
             )
         raise RuntimeError(f"the fork server could not start: {said or 'no message'}")
 
-    def active(self) -> set[int]:
-        return set(self._procs) | set(self._closing)
-
     def holds(self, attempt_id: int) -> bool:
         return attempt_id in self._procs or attempt_id in self._closing
 
