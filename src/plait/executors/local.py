@@ -214,7 +214,7 @@ class LocalExecutor:
     def _finished(self, proc: _Proc, exit_code: int) -> None:
         """The attempt ended (its supervisor killed whatever the task left running): its last
         records are reported in bounded batches (other attempts' reports go in between), then
-        its exit. Until then it stays in `active()`: nobody may judge it lost meanwhile."""
+        its exit. Until then it `holds()` it: nobody may judge it lost meanwhile."""
         attempt_id = proc.job.attempt_id
         self._procs.pop(attempt_id, None)
         for timer in proc.timers:
