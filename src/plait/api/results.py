@@ -21,9 +21,9 @@ from plait.api.deps import Context, Ctx, Viewer
 from plait.api.inputs import Digits, IdPath
 from plait.api.zipstream import zipped_store
 from plait.db.models import Artifact, Metric, TaskAttempt
-from plait.errors import NotFound
+from plait.errors import NotFound, did_you_mean
 from plait.orchestration import runs
-from plait.orchestration.states import ATTEMPT_FINISHED
+from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
 from plait.storage.logs import MAX_OFFSET
 from plait.workflows.spec import NAME_PATTERN
 
@@ -69,10 +69,40 @@ async def _attempt(session: AsyncSession, run_id: int, key: str, number: int | N
     query = query.where(TaskAttempt.attempt == number) if number else query
     attempt = (await session.execute(query.order_by(TaskAttempt.attempt.desc()).limit(1))).scalar()
     if attempt is None:
+        latest = await runs.latest_attempts(session, run_id)
+        hint = "" if key in latest else did_you_mean(key, latest)
         raise NotFound(
-            f"run {run_id} has no task {key!r}" + (f" attempt {number}" if number else "")
+            f"run {run_id} has no task {key!r}" + (f" attempt {number}" if number else "") + hint
         )
     return attempt
+
+
+# What kept an upstream task from succeeding, as the reason a task downstream never ran.
+_UPSTREAM = {
+    AttemptStatus.failed: "failed",
+    AttemptStatus.upstream_failed: "did not run either",
+    AttemptStatus.cancelled: "was cancelled",
+    AttemptStatus.skipped: "was skipped",
+}
+
+
+async def _never_ran(session: AsyncSession, run_id: int, attempt: TaskAttempt) -> str:
+    """Why a finished attempt that never started has no log, in words."""
+    said = f"task {attempt.task_key!r} never ran in run {run_id}"
+    if attempt.status != AttemptStatus.upstream_failed:
+        error = f": {attempt.error}" if attempt.error else ""
+        return f"{said}: it ended {attempt.status} before it started{error}"
+    spec = await runs.version_spec(session, await runs.get_run(session, run_id))
+    task: dict[str, Any] = next(
+        (t for t in spec.get("tasks", []) if t.get("key") == attempt.task_key), {}
+    )
+    latest = await runs.latest_attempts(session, run_id)
+    reasons = [
+        f"{dep!r} {_UPSTREAM[AttemptStatus(latest[dep].status)]}"
+        for dep in task.get("depends_on", [])
+        if dep in latest and latest[dep].status in _UPSTREAM
+    ]
+    return f"{said}: it was skipped because " + (" and ".join(reasons) or "a task upstream failed")
 
 
 def _text(data: bytes, final: bool) -> tuple[str, int]:
@@ -98,6 +128,9 @@ async def read_log(
         row = await _attempt(session, run_id, key, attempt)
     ref = _ref(row)
     finished = row.status in ATTEMPT_FINISHED
+    if finished and row.started_at is None and not await ctx.logs.size(ref):
+        async with ctx.db.read() as session:
+            raise NotFound(await _never_ran(session, run_id, row))
     content, used = _text(await ctx.logs.read(ref, offset, CHUNK), final=finished)
     done = finished and offset + used >= await ctx.logs.size(ref)
     return LogChunk(attempt=row.attempt, offset=offset, next_offset=offset + used,
