@@ -123,7 +123,7 @@ async def read_log(
     run_id: RunId, key: Key, who: Viewer, ctx: Ctx, attempt: AttemptNo = None, offset: Offset = 0
 ) -> Any:
     """Up to 256 KiB of an attempt's output from `offset`; `complete` once the attempt has
-    ended and nothing is left to read."""
+    ended and nothing is left to read. A task that never ran is 404, saying why."""
     async with ctx.db.read() as session:
         row = await _attempt(session, run_id, key, attempt)
     ref = _ref(row)
