@@ -137,3 +137,25 @@ async def test_the_log_of_a_task_that_never_ran_says_why(
     assert (await log_of("typos")).json()["detail"] == (
         f"run {rid} has no task 'typos'; did you mean 'typo'?"
     )
+
+
+async def test_a_trigger_on_a_misspelt_workflow_says_which_was_meant(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    h = accounts["editor"].headers
+    upstream = {"name": "nightly-etl", "tasks": [py("load", "pass")]}
+    assert (await client.post("/api/v1/workflows", json=upstream, headers=h)).status_code == 201
+    triggers = [{"workflow": "nightly-elt"}, {"workflow": "weekly", "params": {"x": "param.x"}}]
+    doc: dict[str, Any] = {"name": "train", "tasks": [py("fit", "pass")], "triggers": triggers}
+    response = await client.post("/api/v1/workflows", json=doc, headers=h)
+    assert problems(response) == {
+        "triggers[1].params.x": "'param.x' is not allowed: use params.<name> (a param of the "
+        "finished run) or outputs.<task>.<key> (an output of one of its tasks), at most 300 "
+        "characters"
+    }
+    del doc["triggers"][1]["params"]
+    response = await client.post("/api/v1/workflows", json=doc, headers=h)
+    assert problems(response) == {
+        "triggers[0].workflow": "no workflow named 'nightly-elt'; did you mean 'nightly-etl'?",
+        "triggers[1].workflow": "no workflow named 'weekly'",
+    }

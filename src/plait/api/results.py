@@ -25,11 +25,11 @@ from plait.errors import NotFound, did_you_mean
 from plait.orchestration import runs
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
 from plait.storage.logs import MAX_OFFSET
-from plait.workflows.spec import NAME_PATTERN
+from plait.workflows.spec import Name
 
 router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
 RunId = IdPath
-Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
+Key = Annotated[Name, Path(description="A task key.")]
 AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest."), Digits]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from."), Digits]
 CHUNK = 256 * 1024

@@ -20,10 +20,10 @@ from plait.api.workflows import Ref, save
 from plait.auth.roles import Principal
 from plait.errors import Conflict, NotFound, did_you_mean
 from plait.workflows import store
-from plait.workflows.spec import NAME_PATTERN, TaskSpec, WorkflowSpec, parse
+from plait.workflows.spec import Name, TaskSpec, WorkflowSpec, parse
 
 router = APIRouter(prefix="/api/v1/workflows/{ref}/tasks", tags=["tasks"])
-Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
+Key = Annotated[Name, Path(description="A task key.")]
 Tasks = list[dict[str, Any]]
 
 

@@ -21,7 +21,6 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
-    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -73,10 +72,11 @@ class _Rule:
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 
     def __get_pydantic_json_schema__(
-        self, _schema: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return {"type": "string", "pattern": self.pattern, "minLength": 1,
-                "maxLength": self.max_length}  # fmt: skip
+        out = handler(schema)
+        out.update(pattern=self.pattern, minLength=1, maxLength=self.max_length)
+        return out
 
     def _check(self, value: str) -> str:
         if len(value) > self.max_length or not re.fullmatch(self.pattern, value):
@@ -111,9 +111,11 @@ TriggerOn = Literal["success", "failure", "any"]
 # an output of one of its tasks (the output key is everything after the task key's dot).
 Source = Annotated[
     str,
-    StringConstraints(
-        pattern=r"^(params\.[A-Za-z][A-Za-z0-9_-]*|outputs\.[A-Za-z][A-Za-z0-9_-]*\.[^\x00\n]+)$",
-        max_length=300,
+    _Rule(
+        r"^(params\.[A-Za-z][A-Za-z0-9_-]*|outputs\.[A-Za-z][A-Za-z0-9_-]*\.[^\x00\n]+)$",
+        300,
+        "use params.<name> (a param of the finished run) or outputs.<task>.<key> (an output of "
+        "one of its tasks), at most 300 characters",
     ),
 ]
 
