@@ -10,7 +10,9 @@ from __future__ import annotations
 import graphlib
 import math
 import re
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -65,6 +67,10 @@ class _Rule:
     pattern: str
     max_length: int
     words: str
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -79,7 +85,7 @@ class _Rule:
         return out
 
     def _check(self, value: str) -> str:
-        if len(value) > self.max_length or not re.fullmatch(self.pattern, value):
+        if len(value) > self.max_length or not self.regex.fullmatch(value):
             # Pre-formatted, no context: braces in the value are not a template.
             raise PydanticCustomError("name", f"{_quoted(value)} is not allowed: {self.words}")
         return value
@@ -264,10 +270,11 @@ def keyed(errors: list[FieldError], document: Any) -> list[FieldError]:
     if not isinstance(tasks, list):
         return errors
     keys = [t.get("key") if isinstance(t, dict) else None for t in tasks]
+    counts = Counter(k for k in keys if isinstance(k, Hashable))
     names = {
         i: key
         for i, key in enumerate(keys)
-        if isinstance(key, str) and re.fullmatch(NAME_PATTERN, key) and keys.count(key) == 1
+        if isinstance(key, str) and re.fullmatch(NAME_PATTERN, key) and counts[key] == 1
     }
     out = []
     for e in errors:
