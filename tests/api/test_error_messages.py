@@ -159,3 +159,21 @@ async def test_a_trigger_on_a_misspelt_workflow_says_which_was_meant(
         "triggers[0].workflow": "no workflow named 'nightly-elt'; did you mean 'nightly-etl'?",
         "triggers[1].workflow": "no workflow named 'weekly'",
     }
+
+
+async def test_the_log_of_a_task_cancelled_before_it_started_says_so(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    h = accounts["editor"].headers
+    tasks = [py("long", "import time\ntime.sleep(60)"), py("next", "pass", "long")]
+    run = await start(client, accounts["editor"], tasks)
+    rid = run["id"]
+    await wait(client, accounts["editor"], rid, until=("running",))  # `next` waits for `long`
+    assert (await client.post(f"/api/v1/runs/{rid}/cancel", headers=h)).status_code == 202
+    done = await wait(client, accounts["editor"], rid)
+    assert task(done, "next")["status"] == "cancelled"
+    never = await client.get(f"/api/v1/runs/{rid}/tasks/next/logs", headers=h)
+    assert never.status_code == 404
+    assert never.json()["detail"] == (
+        f"task 'next' never ran in run {rid}: it was cancelled before it started"
+    )

@@ -85,13 +85,19 @@ _UPSTREAM = {
     AttemptStatus.skipped: "was skipped",
 }
 
+_NOT_STARTED = {
+    AttemptStatus.cancelled: "it was cancelled before it started",
+    AttemptStatus.skipped: "it was skipped",
+    AttemptStatus.failed: "it was lost before it started",  # a server died, dispatch failed
+}
+
 
 async def _never_ran(session: AsyncSession, run_id: int, attempt: TaskAttempt) -> str:
     """Why a finished attempt that never started has no log, in words."""
     said = f"task {attempt.task_key!r} never ran in run {run_id}"
     if attempt.status != AttemptStatus.upstream_failed:
-        error = f": {attempt.error}" if attempt.error else ""
-        return f"{said}: it ended {attempt.status} before it started{error}"
+        how = _NOT_STARTED.get(attempt.status, f"it ended {attempt.status} before it started")
+        return f"{said}: {how}" + (f" ({attempt.error})" if attempt.error else "")
     spec = await runs.version_spec(session, await runs.get_run(session, run_id))
     task: dict[str, Any] = next(
         (t for t in spec.get("tasks", []) if t.get("key") == attempt.task_key), {}
