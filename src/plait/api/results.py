@@ -85,7 +85,7 @@ _UPSTREAM = {
     AttemptStatus.skipped: "was skipped",
 }
 
-_NOT_STARTED = {
+_NOT_STARTED: dict[str, str] = {
     AttemptStatus.cancelled: "it was cancelled before it started",
     AttemptStatus.skipped: "it was skipped",
     AttemptStatus.failed: "it was lost before it started",  # a server died, dispatch failed
