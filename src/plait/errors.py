@@ -55,9 +55,13 @@ def from_pydantic(errors: Iterable[Mapping[str, Any]], drop: str | None = None) 
 
 
 def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
-    """ "; did you mean 'train'?" when one of `choices` is close to `name`, else ""."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """ "; did you mean 'train'?" when one of `choices` is close to `name` (case aside),
+    else ""."""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class PlaitError(Exception):

@@ -101,8 +101,22 @@ def test_valid_schedules_pass(schedule: str) -> None:
     assert check(schedule=schedule) == {}
 
 
-def test_unknown_timezone() -> None:
-    assert "unknown timezone" in check(timezone="Mars/Olympus")["timezone"].msg
+@pytest.mark.parametrize(
+    ("timezone", "message"),
+    [
+        ("Mars/Olympus", "unknown timezone 'Mars/Olympus'; use an IANA name such as UTC or "
+                         "Europe/Berlin"),
+        ("Europe/Berln", "unknown timezone 'Europe/Berln'; did you mean 'Europe/Berlin'?"),
+        ("utc", "unknown timezone 'utc'; did you mean 'UTC'?"),
+    ],
+)  # fmt: skip
+def test_an_unknown_timezone_says_what_to_use(timezone: str, message: str) -> None:
+    assert check(timezone=timezone)["timezone"].msg == message
+
+
+@pytest.mark.parametrize("schedule", ["*/\u00b2 * * * *", "\u00b2 * * * *"])
+def test_digits_that_are_not_ascii_are_not_numbers(schedule: str) -> None:
+    assert check(schedule=schedule)["schedule"].msg.startswith("minute field ")
 
 
 @pytest.mark.parametrize(

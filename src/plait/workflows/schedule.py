@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
@@ -61,7 +61,7 @@ class _Field:
         """What is wrong with `text` as this field, in words (None: nothing found)."""
         for item in text.split(","):
             base, slash, step = item.partition("/")
-            if slash and not (step.isdigit() and int(step) > 0):
+            if slash and not (_number(step) and int(step) > 0):
                 return f"{self.name} field {text!r}: the step after / must be a whole number > 0"
             if base == "*":
                 continue
@@ -73,7 +73,7 @@ class _Field:
     def _value_error(self, text: str, value: str) -> str | None:
         where = f"{self.name} field {text!r}" + ("" if value == text else f": {value!r}")
         allowed = f"{self.low}-{self.high}{self.note}"
-        if value.isdigit():
+        if _number(value):
             if not self.low <= int(value) <= self.high:
                 return f"{where} is out of range {allowed}"
             return None
@@ -81,6 +81,10 @@ class _Field:
             return None
         named = f" or a name {self.names[0].upper()}-{self.names[-1].upper()}" if self.names else ""
         return f"{where} is not a number in {allowed}{named}"
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # "²".isdigit() too, and int() refuses it
 
 
 _FIELDS = (
@@ -96,7 +100,10 @@ def timezone_error(name: str) -> str | None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown timezone {name!r}; use an IANA name such as UTC or Europe/Berlin"
+        hint = did_you_mean(name, available_timezones())
+        return f"unknown timezone {name!r}" + (
+            hint or "; use an IANA name such as UTC or Europe/Berlin"
+        )
     return None
 
 
