@@ -103,3 +103,28 @@ def test_logs_say_a_task_never_ran_and_tracebacks_show_the_line(
     assert log.startswith("preparing\nTraceback (most recent call last):\n")
     assert '  File "task prepare", line 2, in <module>\n' in log
     assert '    raise ValueError("the data is bad")\nValueError: the data is bad\n' in log
+
+
+PARAMS = """\
+name: {name}
+params:
+  n_estimators: {{type: integer, default: 10}}
+tasks:
+  - key: {key}
+    kind: shell
+    command: echo fit
+"""
+
+
+def test_names_and_params_are_explained(live: Plait, tmp_path: Path) -> None:
+    path = write(tmp_path, "params.yaml", PARAMS.format(name="forest", key="2nd"))
+    problem = live.cli.fails("apply", "-f", str(path))
+    assert (
+        f"  {path}:5: tasks[0].key: '2nd' is not allowed: use letters, digits, - and _, "
+        "starting with a letter, at most 100 characters\n"
+    ) in problem
+
+    path.write_text(PARAMS.format(name="forest", key="fit"), encoding="utf-8")
+    live.cli.ok("apply", "-f", str(path))
+    problem = live.cli.fails("run", "forest", "-p", "n_estimator=5")
+    assert "  params.n_estimator: unknown parameter; did you mean 'n_estimators'?\n" in problem
