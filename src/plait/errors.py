@@ -13,27 +13,55 @@ PlaitError
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one input field; `loc` is the path to it, e.g. ("tasks", 1, "code")."""
+    """One problem with one input field; `loc` is the path to it, e.g. ("tasks", 1, "code").
+
+    `named` is the same path as a person reads it, when it differs: list items named by
+    their key, ("tasks", "train", "code"). `field` shows it; `loc` keeps the indexes."""
 
     loc: tuple[str | int, ...]
     msg: str
     type: str = "invalid"
+    named: tuple[str | int, ...] | None = None
 
     @property
     def field(self) -> str:
         out = ""
-        for part in self.loc:
+        for part in self.named or self.loc:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "loc": list(self.loc), "message": self.msg, "type": self.type}
+
+
+def from_pydantic(errors: Iterable[Mapping[str, Any]], drop: str | None = None) -> list[FieldError]:
+    """pydantic's (or FastAPI's) error dicts as FieldErrors; a location that starts with
+    `drop` (FastAPI's "body") is given without it."""
+    out = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if drop is not None and loc[:1] == (drop,):
+            loc = loc[1:]
+        out.append(FieldError(loc, str(err.get("msg", "invalid")), str(err.get("type", ""))))
+    return out
+
+
+def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """ "; did you mean 'train'?" when one of `choices` is close to `name` (case aside),
+    else ""."""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class PlaitError(Exception):

@@ -50,8 +50,8 @@ async def test_validation_errors_come_as_problem_json_with_paths(
     problem = response.json()
     assert problem["type"] == "urn:plait:problem:validation"
     fields = {e["field"]: e["message"] for e in problem["errors"]}
-    assert fields["tasks[0].code"].startswith("line 1")
-    assert "cycle" in fields["tasks[0].depends_on"]
+    assert fields["tasks.a.code"].startswith("line 1")
+    assert "cycle" in fields["tasks.a.depends_on"]
     assert "schedule" in fields
 
 
@@ -63,7 +63,7 @@ async def test_structural_errors_name_the_field(
     response = await client.post("/api/v1/workflows", json=doc, headers=accounts["editor"].headers)
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
-    assert {"name", "max_active_runs", "tasks[0].retries"} <= fields
+    assert {"name", "max_active_runs", "tasks.load.retries"} <= fields
 
 
 async def test_a_taken_name_is_a_conflict(client: httpx.AsyncClient, accounts: Accounts) -> None:

@@ -163,18 +163,19 @@ tasks:
 
 
 def test_apply_shows_where_a_workflow_is_wrong(live: Plait, tmp_path: Path) -> None:
-    problem = live.cli.fails("apply", "-f", str(write(tmp_path / "cycle.yaml", CYCLE)))
-    assert re.search(r"tasks\[[01]\]\.depends_on: dependency cycle: ", problem), problem
+    path = write(tmp_path / "cycle.yaml", CYCLE)
+    problem = live.cli.fails("apply", "-f", str(path))
+    assert re.search(rf"{path}:[34]: tasks\.[ab]\.depends_on: dependency cycle: ", problem), problem
     assert live.http.get("/api/v1/workflows/cyclic").status_code == 404
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"name: [unclosed\n", "is not a workflow document: while parsing"),
-        (b"- a list\n- not a mapping\n", "a workflow file is a YAML mapping"),
-        (b"", "a workflow file is a YAML mapping"),
-        (b"name: \xff\xfe\n", "is not a workflow document: 'utf-8' codec can't decode"),
+        (b"name: [unclosed\n", ":2:1: expected ',' or ']', but got '<stream end>'"),
+        (b"- a list\n- not a mapping\n", ": a workflow file is a YAML mapping"),
+        (b"", ": a workflow file is a YAML mapping"),
+        (b"name: \xff\xfe\n", " is not a workflow document: 'utf-8' codec can't decode"),
     ],
     ids=["not-yaml", "list", "empty", "not-utf8"],
 )
@@ -184,7 +185,7 @@ def test_apply_refuses_a_file_that_is_not_a_workflow(
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
     problem = live.cli.fails("apply", "-f", str(path))
-    assert f"error: {path} " in problem and message in problem, problem
+    assert f"error: {path}{message}" in problem, problem
 
 
 def test_apply_refuses_a_directory(live: Plait, tmp_path: Path) -> None:

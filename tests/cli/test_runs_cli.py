@@ -344,7 +344,8 @@ def test_rerun_starts_a_new_run_with_the_same_params(live: Plait, pipeline: Any)
     assert f"run {new} succeeded" in stdout
     assert '"word": "HELLO"' in live.cli.ok("runs", "show", str(new))
     problem = live.cli.fails("runs", "retry", str(rid))
-    assert f"run {rid} is succeeded; only failed or cancelled runs retry" in problem
+    assert f"run {rid} succeeded: retry runs again only what failed or was cancelled" in problem
+    assert f"rerun it: `plait runs rerun {rid}` (POST /api/v1/runs/{rid}/rerun)" in problem
 
 
 # 4. Stop watching, follow a log, cancel --------------------------------------------------------

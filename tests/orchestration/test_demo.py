@@ -1,4 +1,5 @@
-"""The quickstart's demo workflow is a real ML pipeline, and it succeeds out of the box."""
+"""The quickstart's demo workflow is a real ML pipeline, ships paused, and succeeds out of the
+box when started by hand."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ async def test_the_demo_pipeline_trains_and_evaluates_a_model(
     assert admin is not None
     await load_demo(app.state.plait.db, admin)
     h = accounts["editor"].headers
+    # Paused: a first start runs nothing on its own; a manual run still works.
+    demo = (await client.get("/api/v1/workflows/iris-pipeline", headers=h)).json()
+    assert demo["paused"] is True and demo["schedule"] == "0 6 * * *"
     started = await client.post("/api/v1/workflows/iris-pipeline/runs",
                                 json={"params": {"n_estimators": 20}}, headers=h)  # fmt: skip
     assert started.status_code == 201, started.text

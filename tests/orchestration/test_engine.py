@@ -116,7 +116,9 @@ async def test_a_failure_stops_what_depends_on_it_and_the_traceback_is_logged(
                            headers=accounts["viewer"].headers)  # fmt: skip
     content = log.json()["content"]
     assert "before" in content and "Traceback (most recent call last)" in content
-    assert 'File "<task boom>", line 2' in content and log.json()["complete"] is True
+    # The failing line of the task's code, shown as for a file on disk.
+    assert "File \"task boom\", line 2, in <module>\n    raise ValueError('bad data')\n" in content
+    assert log.json()["complete"] is True
 
 
 async def test_retries_wait_longer_each_time(

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from plait.errors import FieldError
+from plait.errors import FieldError, InvalidInput
 from plait.workflows.schedule import next_fire_times
-from plait.workflows.spec import WorkflowSpec, problems
+from plait.workflows.spec import WorkflowSpec, parse, problems
 
 
 def check(**doc: Any) -> dict[str, FieldError]:
@@ -28,8 +28,19 @@ def test_a_valid_document_has_no_problems() -> None:
 
 def test_unknown_and_self_dependencies_are_named() -> None:
     found = check(tasks=[py("a", deps=["ghost"]), py("b", deps=["b"])])
-    assert "unknown task 'ghost'" in found["tasks[0].depends_on[0]"].msg
-    assert "depends on itself" in found["tasks[1].depends_on[0]"].msg
+    assert found["tasks.a.depends_on"].msg == "unknown task 'ghost'"
+    assert found["tasks.a.depends_on"].loc == ("tasks", 0, "depends_on")
+    assert "depends on itself" in found["tasks.b.depends_on"].msg
+
+
+def test_an_unknown_dependency_close_to_a_task_key_says_which_was_meant() -> None:
+    found = check(tasks=[py("train"), py("evaluate", deps=["trian"])])
+    assert found["tasks.evaluate.depends_on"].msg == "unknown task 'trian'; did you mean 'train'?"
+
+
+def test_tasks_with_a_shared_key_keep_their_index_in_the_path() -> None:
+    found = check(tasks=[py("a", deps=["b"]), py("a"), py("c", code="(")])
+    assert set(found) == {"tasks[0].depends_on", "tasks[1].key", "tasks.c.code"}
 
 
 def test_a_cycle_names_its_members() -> None:
@@ -45,7 +56,7 @@ def test_duplicate_keys_point_at_the_second_one() -> None:
 
 def test_python_that_does_not_compile_reports_its_line() -> None:
     found = check(tasks=[py("a", code="x = 1\ny = (\n")])
-    assert found["tasks[0].code"].msg.startswith("line 2")
+    assert found["tasks.a.code"].msg.startswith("line 2")
 
 
 def test_the_body_must_match_the_kind() -> None:
@@ -56,26 +67,56 @@ def test_the_body_must_match_the_kind() -> None:
             {"key": "p", "kind": "python", "code": "pass", "command": "ls"},
         ]
     )
-    assert "needs command" in found["tasks[0].command"].msg
-    assert "module.path:function" in found["tasks[1].callable"].msg
-    assert "not used by a python task" in found["tasks[2].command"].msg
+    assert "needs command" in found["tasks.s.command"].msg
+    assert "module.path:function" in found["tasks.c.callable"].msg
+    assert "not used by a python task" in found["tasks.p.command"].msg
 
 
 @pytest.mark.parametrize(
     ("schedule", "fragment"),
     [
-        ("61 * * * *", "invalid cron"),
-        ("* * * *", "5 fields"),
-        ("0 0 * * * *", "5 fields"),
-        ("@yearly", "unknown preset"),
+        ("61 * * * *", "minute field '61' is out of range 0-59"),
+        ("0 25 * * *", "hour field '25' is out of range 0-23"),
+        ("0 0 0 * *", "day-of-month field '0' is out of range 1-31"),
+        ("0 0 1-40 * *", "day-of-month field '1-40': '40' is out of range 1-31"),
+        ("0 0 * 13 *", "month field '13' is out of range 1-12"),
+        ("0 0 * * 8", "day-of-week field '8' is out of range 0-7 (0 and 7 are Sunday)"),
+        ("0 0 * * MOM", "day-of-week field 'MOM' is not a number in 0-7 (0 and 7 are Sunday)"
+                        " or a name SUN-SAT"),
+        ("*/0 * * * *", "minute field '*/0': the step after / must be a whole number > 0"),
+        ("* * * *", "the 5 fields of a cron expression are minute hour day-of-month month"
+                    " day-of-week; '* * * *' has 4"),
+        ("0 0 * * * *", "'0 0 * * * *' has 6"),
+        ("@yearly", "unknown preset '@yearly'; use one of @hourly, @daily, @weekly, @monthly,"
+                    " @once or a 5-field cron expression"),
+        ("@dayly", "unknown preset '@dayly'; did you mean '@daily'?"),
     ],
-)
-def test_invalid_schedules(schedule: str, fragment: str) -> None:
+)  # fmt: skip
+def test_invalid_schedules_say_which_field_is_wrong_and_why(schedule: str, fragment: str) -> None:
     assert fragment in check(schedule=schedule)["schedule"].msg
 
 
-def test_unknown_timezone() -> None:
-    assert "unknown timezone" in check(timezone="Mars/Olympus")["timezone"].msg
+@pytest.mark.parametrize("schedule", ["0 6 * * 1-5", "*/15 9-17 * JAN-MAR MON", "0 0 L * *"])
+def test_valid_schedules_pass(schedule: str) -> None:
+    assert check(schedule=schedule) == {}
+
+
+@pytest.mark.parametrize(
+    ("timezone", "message"),
+    [
+        ("Mars/Olympus", "unknown timezone 'Mars/Olympus'; use an IANA name such as UTC or "
+                         "Europe/Berlin"),
+        ("Europe/Berln", "unknown timezone 'Europe/Berln'; did you mean 'Europe/Berlin'?"),
+        ("utc", "unknown timezone 'utc'; did you mean 'UTC'?"),
+    ],
+)  # fmt: skip
+def test_an_unknown_timezone_says_what_to_use(timezone: str, message: str) -> None:
+    assert check(timezone=timezone)["timezone"].msg == message
+
+
+@pytest.mark.parametrize("schedule", ["*/\u00b2 * * * *", "\u00b2 * * * *"])
+def test_digits_that_are_not_ascii_are_not_numbers(schedule: str) -> None:
+    assert check(schedule=schedule)["schedule"].msg.startswith("minute field ")
 
 
 @pytest.mark.parametrize(
@@ -106,15 +147,79 @@ def test_every_problem_is_reported_at_once() -> None:
         "schedule",
         "timezone",
         "params.p.default",
-        "tasks[0].code",
-        "tasks[1].depends_on[0]",
+        "tasks.a.code",
+        "tasks.b.depends_on",
     }
 
 
-@pytest.mark.parametrize("name", ["1abc", "_x", "a b", "a.b", "", "ä"])
+@pytest.mark.parametrize("name", ["1abc", "_x", "a b", "a.b", "", "ä", "a\n", "a" * 101])
 def test_names_start_with_a_letter_and_use_a_small_alphabet(name: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as raised:
         WorkflowSpec.model_validate({"name": name})
+    (error,) = raised.value.errors()
+    rule = "use letters, digits, - and _, starting with a letter, at most 100 characters"
+    assert error["msg"].endswith(f" is not allowed: {rule}")
+
+
+def test_a_name_of_the_longest_length_is_fine() -> None:
+    assert WorkflowSpec.model_validate({"name": "a" * 100}).name == "a" * 100
+
+
+def test_task_keys_and_param_names_explain_the_rule_in_words() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse({"name": "wf", "params": {"learning rate": {}}, "tasks": [py("2nd")]})
+    found = {e.field: e.msg for e in raised.value.errors}
+    assert found["tasks[0].key"] == (
+        "'2nd' is not allowed: use letters, digits, - and _, starting with a letter, "
+        "at most 100 characters"
+    )
+    assert found["params.learning rate.[key]"].startswith("'learning rate' is not allowed: use")
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "message"),
+    [
+        ({"schedul": "@daily"}, "schedul", "unknown field 'schedul'; did you mean 'schedule'?"),
+        ({"tasks": [{**py("train"), "dependson": []}]}, "tasks.train.dependson",
+         "unknown field 'dependson'; did you mean 'depends_on'?"),
+        ({"params": {"lr": {"defualt": 1}}}, "params.lr.defualt",
+         "unknown field 'defualt'; did you mean 'default'?"),
+        ({"triggers": [{"workflow": "up", "onn": "failure"}]}, "triggers[0].onn",
+         "unknown field 'onn'; did you mean 'on'?"),
+        ({"owner": "me"}, "owner", "unknown field 'owner'; the fields are name, description,"),
+    ],
+)  # fmt: skip
+def test_unknown_fields_say_which_was_meant(
+    document: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse({"name": "wf", **document})
+    found = {e.field: e.msg for e in raised.value.errors}
+    assert found[field].startswith(message), found
+
+
+def test_every_structural_problem_is_reported_at_once_with_task_keys() -> None:
+    tasks = [{**py("train"), "retries": "many", "extra": 1}, {"key": "evaluate", "kind": "sql"}]
+    with pytest.raises(InvalidInput) as raised:
+        parse({"name": "wf", "max_active_runs": 0, "tasks": tasks})
+    found = {e.field: e.loc for e in raised.value.errors}
+    assert found == {
+        "max_active_runs": ("max_active_runs",),
+        "tasks.train.retries": ("tasks", 0, "retries"),
+        "tasks.train.extra": ("tasks", 0, "extra"),
+        "tasks.evaluate.kind": ("tasks", 1, "kind"),
+    }
+
+
+def test_an_unknown_trigger_param_says_which_was_meant() -> None:
+    found = check(
+        params={"learning_rate": {"type": "number"}},
+        triggers=[{"workflow": "up", "params": {"learning_rat": "params.lr", "zzz": "params.z"}}],
+    )
+    assert found["triggers[0].params.learning_rat"].msg == (
+        "not a param of this workflow; did you mean 'learning_rate'?"
+    )
+    assert found["triggers[0].params.zzz"].msg == "not a param of this workflow"
 
 
 def test_nul_characters_are_refused() -> None:

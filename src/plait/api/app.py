@@ -85,7 +85,8 @@ async def first_start(db: Database, settings: Settings) -> None:
 
 async def load_demo(db: Database, admin: User) -> None:
     async with db.write() as session:
-        wf = await store.create(session, principal(admin), demo_spec())
+        # Paused: its schedule starts nothing until someone resumes it on purpose.
+        wf = await store.create(session, principal(admin), demo_spec(), paused=True)
         audit.record(session, None, "workflow.demo_loaded", "workflow", wf.id)
 
 

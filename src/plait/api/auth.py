@@ -16,7 +16,7 @@ from plait.auth import identity
 from plait.auth.throttle import LoginThrottle
 from plait.auth.tokens import issue_access_token
 from plait.db.models import User
-from plait.errors import FieldError, InvalidInput, NotAuthenticated
+from plait.errors import FieldError, InvalidInput, NotAuthenticated, from_pydantic
 from plait.workflows.spec import Text
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -64,8 +64,7 @@ async def _login_body(request: Request) -> LoginRequest:
             data = dict(await request.form())
         return LoginRequest.model_validate(data)
     except ValidationError as exc:
-        loc_errors = [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
-        raise InvalidInput(loc_errors) from exc
+        raise InvalidInput(from_pydantic(exc.errors())) from exc
     except (ValueError, UnicodeDecodeError, AssertionError, RecursionError) as exc:
         raise InvalidInput([FieldError(("body",), "send JSON or a form")]) from exc
 

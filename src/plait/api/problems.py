@@ -14,7 +14,8 @@ from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 
 from plait.api.openapi import flat_routes
-from plait.errors import FieldError, InvalidInput, PlaitError
+from plait.errors import InvalidInput, PlaitError, from_pydantic
+from plait.workflows.spec import keyed
 
 log = logging.getLogger("plait.api")
 
@@ -49,16 +50,6 @@ def problem(
     )
 
 
-def field_errors(errors: list[Any], strip_body: bool) -> list[FieldError]:
-    out = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        if strip_body and loc[:1] == ("body",):
-            loc = loc[1:]
-        out.append(FieldError(loc, str(err.get("msg", "invalid")), str(err.get("type", ""))))
-    return out
-
-
 async def _plait_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PlaitError)
     response = problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
@@ -68,13 +59,14 @@ async def _plait_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    invalid = InvalidInput(field_errors(list(exc.errors()), strip_body=True))
-    return await _plait_error(_request, invalid)
+    # A workflow document's tasks are named by key; other bodies have no `tasks` list.
+    found = keyed(from_pydantic(exc.errors(), drop="body"), exc.body)
+    return await _plait_error(_request, InvalidInput(found))
 
 
 async def _pydantic_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ValidationError)
-    invalid = InvalidInput(field_errors(list(exc.errors()), strip_body=False))
+    invalid = InvalidInput(from_pydantic(exc.errors()))
     return await _plait_error(_request, invalid)
 
 

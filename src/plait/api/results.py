@@ -21,15 +21,15 @@ from plait.api.deps import Context, Ctx, Viewer
 from plait.api.inputs import Digits, IdPath
 from plait.api.zipstream import zipped_store
 from plait.db.models import Artifact, Metric, TaskAttempt
-from plait.errors import NotFound
+from plait.errors import NotFound, did_you_mean
 from plait.orchestration import runs
-from plait.orchestration.states import ATTEMPT_FINISHED
+from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
 from plait.storage.logs import MAX_OFFSET
-from plait.workflows.spec import NAME_PATTERN
+from plait.workflows.spec import Name
 
 router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["results"])
 RunId = IdPath
-Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
+Key = Annotated[Name, Path(description="A task key.")]
 AttemptNo = Annotated[int | None, Query(ge=1, le=1000, description="Default: the latest."), Digits]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from."), Digits]
 CHUNK = 256 * 1024
@@ -69,10 +69,46 @@ async def _attempt(session: AsyncSession, run_id: int, key: str, number: int | N
     query = query.where(TaskAttempt.attempt == number) if number else query
     attempt = (await session.execute(query.order_by(TaskAttempt.attempt.desc()).limit(1))).scalar()
     if attempt is None:
+        latest = await runs.latest_attempts(session, run_id)
+        hint = "" if key in latest else did_you_mean(key, latest)
         raise NotFound(
-            f"run {run_id} has no task {key!r}" + (f" attempt {number}" if number else "")
+            f"run {run_id} has no task {key!r}" + (f" attempt {number}" if number else "") + hint
         )
     return attempt
+
+
+# What kept an upstream task from succeeding, as the reason a task downstream never ran.
+_UPSTREAM = {
+    AttemptStatus.failed: "failed",
+    AttemptStatus.upstream_failed: "did not run either",
+    AttemptStatus.cancelled: "was cancelled",
+    AttemptStatus.skipped: "was skipped",
+}
+
+_NOT_STARTED: dict[str, str] = {
+    AttemptStatus.cancelled: "it was cancelled before it started",
+    AttemptStatus.skipped: "it was skipped",
+    AttemptStatus.failed: "it was lost before it started",  # a server died, dispatch failed
+}
+
+
+async def _never_ran(session: AsyncSession, run_id: int, attempt: TaskAttempt) -> str:
+    """Why a finished attempt that never started has no log, in words."""
+    said = f"task {attempt.task_key!r} never ran in run {run_id}"
+    if attempt.status != AttemptStatus.upstream_failed:
+        how = _NOT_STARTED.get(attempt.status, f"it ended {attempt.status} before it started")
+        return f"{said}: {how}" + (f" ({attempt.error})" if attempt.error else "")
+    spec = await runs.version_spec(session, await runs.get_run(session, run_id))
+    task: dict[str, Any] = next(
+        (t for t in spec.get("tasks", []) if t.get("key") == attempt.task_key), {}
+    )
+    latest = await runs.latest_attempts(session, run_id)
+    reasons = [
+        f"{dep!r} {_UPSTREAM[AttemptStatus(latest[dep].status)]}"
+        for dep in task.get("depends_on", [])
+        if dep in latest and latest[dep].status in _UPSTREAM
+    ]
+    return f"{said}: it was skipped because " + (" and ".join(reasons) or "a task upstream failed")
 
 
 def _text(data: bytes, final: bool) -> tuple[str, int]:
@@ -93,11 +129,14 @@ async def read_log(
     run_id: RunId, key: Key, who: Viewer, ctx: Ctx, attempt: AttemptNo = None, offset: Offset = 0
 ) -> Any:
     """Up to 256 KiB of an attempt's output from `offset`; `complete` once the attempt has
-    ended and nothing is left to read."""
+    ended and nothing is left to read. A task that never ran is 404, saying why."""
     async with ctx.db.read() as session:
         row = await _attempt(session, run_id, key, attempt)
     ref = _ref(row)
     finished = row.status in ATTEMPT_FINISHED
+    if finished and row.started_at is None and not await ctx.logs.size(ref):
+        async with ctx.db.read() as session:
+            raise NotFound(await _never_ran(session, run_id, row))
     content, used = _text(await ctx.logs.read(ref, offset, CHUNK), final=finished)
     done = finished and offset + used >= await ctx.logs.size(ref)
     return LogChunk(attempt=row.attempt, offset=offset, next_offset=offset + used,

@@ -18,12 +18,12 @@ from plait.api.openapi import errors
 from plait.api.schemas import etag
 from plait.api.workflows import Ref, save
 from plait.auth.roles import Principal
-from plait.errors import Conflict, NotFound
+from plait.errors import Conflict, NotFound, did_you_mean
 from plait.workflows import store
-from plait.workflows.spec import NAME_PATTERN, TaskSpec, WorkflowSpec
+from plait.workflows.spec import Name, TaskSpec, WorkflowSpec, parse
 
 router = APIRouter(prefix="/api/v1/workflows/{ref}/tasks", tags=["tasks"])
-Key = Annotated[str, Path(max_length=100, pattern=NAME_PATTERN)]
+Key = Annotated[Name, Path(description="A task key.")]
 Tasks = list[dict[str, Any]]
 
 
@@ -36,7 +36,8 @@ def _find(tasks: Tasks, key: str) -> int:
     for i, task in enumerate(tasks):
         if task["key"] == key:
             return i
-    raise NotFound(f"no task {key!r} in this workflow")
+    hint = did_you_mean(key, [t["key"] for t in tasks])
+    raise NotFound(f"no task {key!r} in this workflow{hint}")
 
 
 async def _edit(
@@ -52,7 +53,7 @@ async def _edit(
     def changed(current: dict[str, Any]) -> WorkflowSpec:
         tasks = [dict(t) for t in current["tasks"]]
         change(tasks)
-        return WorkflowSpec.model_validate({**current, "tasks": tasks})
+        return parse({**current, "tasks": tasks})
 
     await save(ctx, who, ref, if_match, response, changed)
 

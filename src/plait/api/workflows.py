@@ -24,7 +24,7 @@ from plait.executors.layout import remove_run_files
 from plait.orchestration.states import RunStatus
 from plait.workflows import store
 from plait.workflows.schedule import next_fire_times
-from plait.workflows.spec import Name, Text, WorkflowSpec
+from plait.workflows.spec import Name, Text, WorkflowSpec, parse
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -296,7 +296,7 @@ async def patch_workflow(
     paused = changes.pop("paused", None)
 
     def patched(current: dict[str, Any]) -> WorkflowSpec:
-        return WorkflowSpec.model_validate({**current, **changes})
+        return parse({**current, **changes})
 
     return await save(ctx, who, ref, if_match, response, patched, paused)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
@@ -21,7 +20,7 @@ from plait.cli.admin import admin_app
 from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
 from plait.cli.common import api_command, err, out, table_console, workflow_path
 from plait.cli.tokens import tokens_app
-from plait.cli.yamlio import from_yaml, to_yaml
+from plait.cli.yamlio import NotAWorkflow, WorkflowFile, read_workflow, to_yaml
 
 app = typer.Typer(
     help="Plait: workflows of tasks, each in its own process.",
@@ -219,7 +218,8 @@ def apply(
     file: Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Create or update a workflow from a YAML file, by name; print what changed."""
-    document = _read_document(file)
+    workflow = _read_document(file)
+    document = workflow.data
     client = Client()
     name = str(document.get("name", ""))
     try:
@@ -229,13 +229,15 @@ def apply(
             raise
         current = None
     if current is None:
-        created = client.request("POST", "/api/v1/workflows", json=document)
+        with workflow.locating():  # the server's problems at their lines of the file
+            created = client.request("POST", "/api/v1/workflows", json=document)
         out.print(f"created workflow {created['name']} (id {created['id']}) at version 1")
         return
     old = current["current_version"]
-    updated = client.request(
-        "PUT", workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
-    )
+    with workflow.locating():
+        updated = client.request(
+            "PUT", workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
+        )
     new = updated["current_version"]
     if new == old:
         out.print(f"workflow {updated['name']} unchanged at version {new}")
@@ -245,18 +247,20 @@ def apply(
     out.print(f"workflow {updated['name']} updated: version {old} -> {new}")
 
 
-def _read_document(file: Path) -> dict[str, Any]:
+def _read_document(file: Path) -> WorkflowFile:
     try:
         data = file.read_bytes()
     except OSError as exc:
         err.print(f"[red]error[/red]: cannot read {escape(str(file))}: {escape(str(exc))}")
         raise typer.Exit(1) from None
     try:
-        return from_yaml(data.decode("utf-8"))
-    except (yaml.YAMLError, ValueError) as exc:
+        return read_workflow(data.decode("utf-8"), str(file))
+    except UnicodeDecodeError as exc:
         message = f"{file} is not a workflow document: {exc}"
-        err.print(f"[red]error[/red]: {escape(message)}")
-        raise typer.Exit(1) from None
+    except NotAWorkflow as exc:
+        message = f"{exc}"
+    err.print(f"[red]error[/red]: {escape(message)}")
+    raise typer.Exit(1) from None
 
 
 def print_diff(changes: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The demo workflow loaded on first start."""
+"""The demo workflow loaded on first start, paused (`plait.api.app.load_demo`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait import bounded
-from plait.errors import FieldError, InvalidInput
+from plait.errors import FieldError, InvalidInput, did_you_mean
 from plait.workflows.spec import ParamSpec, value_problems
 
 
@@ -13,9 +13,7 @@ def resolve_params(schema: dict[str, Any], given: dict[str, Any]) -> dict[str, A
     """The run's params: `given` merged over the defaults, or InvalidInput naming each field."""
     specs = {name: ParamSpec.model_validate(raw) for name, raw in schema.items()}
     errors = [
-        FieldError(
-            ("params", key), f"unknown parameter; this workflow takes {sorted(specs)}", "unknown"
-        )
+        FieldError(("params", key), _unknown(key, specs), "unknown")
         for key in given
         if key not in specs
     ]
@@ -41,3 +39,11 @@ def resolve_params(schema: dict[str, Any], given: dict[str, Any]) -> dict[str, A
     if errors:
         raise InvalidInput(errors)
     return resolved
+
+
+def _unknown(name: str, specs: dict[str, ParamSpec]) -> str:
+    if not specs:
+        return "unknown parameter; this workflow takes no parameters"
+    return "unknown parameter" + (
+        did_you_mean(name, specs) or f"; this workflow takes {', '.join(sorted(specs))}"
+    )

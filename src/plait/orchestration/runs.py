@@ -128,6 +128,12 @@ async def request_cancel(session: AsyncSession, run: Run, who: Principal) -> Non
 async def retry_run(session: AsyncSession, run: Run, who: Principal) -> list[str]:
     """Run again the tasks that failed, were cancelled or never ran for an upstream failure;
     tasks that succeeded keep their outputs. Returns the keys that will run again."""
+    if run.status == RunStatus.succeeded:
+        raise Conflict(
+            f"run {run.id} succeeded: retry runs again only what failed or was cancelled; "
+            f"to run it all again, rerun it: `plait runs rerun {run.id}` "
+            f"(POST /api/v1/runs/{run.id}/rerun)"
+        )
     if run.status not in (RunStatus.failed, RunStatus.cancelled):
         raise Conflict(f"run {run.id} is {run.status}; only failed or cancelled runs retry")
     again = [a for a in (await latest_attempts(session, run.id)).values() if a.status in RETRYABLE]

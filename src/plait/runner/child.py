@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import linecache
 import os
 import resource
 import signal
@@ -137,7 +138,7 @@ def _execute(request: dict[str, Any]) -> int:
     if kind == "shell":
         os.execve(SHELL, [SHELL, "-c", body], os.environ)  # noqa: S606 (the task's command)
     if kind == "python":
-        code = compile(body, f"<task {request['key']}>", "exec", dont_inherit=True)
+        code = _compiled(request["key"], body)
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102 (the task)
         return 0
     module_name, _, attr = body.partition(":")
@@ -150,6 +151,15 @@ def _execute(request: dict[str, Any]) -> int:
 
         plait.set_output("return", result)
     return 0
+
+
+def _compiled(key: str, source: str) -> Any:
+    """The task's code, under a file name its traceback shows (`File "task train", line 3`)
+    with the source line below it: linecache knows the text, as there is no file to read."""
+    filename = f"task {key}"
+    # No mtime: `linecache.checkcache` keeps the entry instead of looking for a file.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    return compile(source, filename, "exec", dont_inherit=True)
 
 
 def _exit_code(code: object) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+from plait.errors import did_you_mean
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -21,23 +24,86 @@ def schedule_error(expr: str) -> str | None:
     if expr == ONCE or expr in PRESETS:
         return None
     if expr.startswith("@"):
-        allowed = ", ".join([*PRESETS, ONCE])
-        return f"unknown preset {expr!r}; use one of {allowed} or a 5-field cron expression"
+        presets = [*PRESETS, ONCE]
+        hint = did_you_mean(expr, presets, cutoff=0.75)  # @yearly is not a typo of @daily
+        hint = hint or f"; use one of {', '.join(presets)} or a 5-field cron expression"
+        return f"unknown preset {expr!r}{hint}"
     fields = expr.split()
     if len(fields) != 5:
-        return f"a cron expression has 5 fields (minute hour day month weekday), got {len(fields)}"
+        return f"{_FIVE}; {expr!r} has {len(fields)}"
     try:
         croniter(expr)
     except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError) as exc:
-        return f"invalid cron expression: {exc}"
+        # croniter names neither the field nor the rule: find the field ourselves.
+        for rule, text in zip(_FIELDS, fields, strict=True):
+            if why := rule.error(text):
+                return why
+        return f"invalid cron expression {expr!r} ({exc}); {_FIVE}"
     return None
+
+
+_FIVE = "the 5 fields of a cron expression are minute hour day-of-month month day-of-week"
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One field of a cron expression: its name, range and the names its values may take."""
+
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] stands for low + i
+    note: str = ""
+
+    def error(self, text: str) -> str | None:
+        """What is wrong with `text` as this field, in words (None: nothing found)."""
+        for item in text.split(","):
+            base, slash, step = item.partition("/")
+            if slash and not (_number(step) and int(step) > 0):
+                return f"{self.name} field {text!r}: the step after / must be a whole number > 0"
+            if base == "*":
+                continue
+            for bound in base.split("-", 1):
+                if why := self._value_error(text, bound):
+                    return why
+        return None
+
+    def _value_error(self, text: str, value: str) -> str | None:
+        where = f"{self.name} field {text!r}" + ("" if value == text else f": {value!r}")
+        allowed = f"{self.low}-{self.high}{self.note}"
+        if _number(value):
+            if not self.low <= int(value) <= self.high:
+                return f"{where} is out of range {allowed}"
+            return None
+        if value.lower() in self.names:
+            return None
+        named = f" or a name {self.names[0].upper()}-{self.names[-1].upper()}" if self.names else ""
+        return f"{where} is not a number in {allowed}{named}"
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # "²".isdigit() too, and int() refuses it
+
+
+_FIELDS = (
+    _Field("minute", 0, 59),
+    _Field("hour", 0, 23),
+    _Field("day-of-month", 1, 31),
+    _Field("month", 1, 12, tuple(_MONTHS)),
+    _Field("day-of-week", 0, 7, tuple(_DAYS), " (0 and 7 are Sunday)"),
+)
 
 
 def timezone_error(name: str) -> str | None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown timezone {name!r}; use an IANA name such as UTC or Europe/Berlin"
+        hint = did_you_mean(name, available_timezones())
+        return f"unknown timezone {name!r}" + (
+            hint or "; use an IANA name such as UTC or Europe/Berlin"
+        )
     return None
 
 

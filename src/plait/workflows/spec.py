@@ -10,6 +10,9 @@ from __future__ import annotations
 import graphlib
 import math
 import re
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,14 +20,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ModelWrapValidatorHandler,
+    ValidationError,
     field_validator,
+    model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from plait.errors import FieldError
+from plait.errors import FieldError, InvalidInput, did_you_mean, from_pydantic
 from plait.workflows.schedule import schedule_error, timezone_error
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+NAME_MAX = 100
+NAME_RULE = f"use letters, digits, - and _, starting with a letter, at most {NAME_MAX} characters"
 CALLABLE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -48,10 +59,55 @@ def is_plain_json(value: Any) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """A string rule that explains itself in words when a value breaks it (pydantic's own
+    message quotes the regular expression); the JSON Schema still gives the pattern."""
+
+    pattern: str
+    max_length: int
+    words: str
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        out.update(pattern=self.pattern, minLength=1, maxLength=self.max_length)
+        return out
+
+    def _check(self, value: str) -> str:
+        if len(value) > self.max_length or not self.regex.fullmatch(value):
+            # Pre-formatted, no context: braces in the value are not a template.
+            raise PydanticCustomError("name", f"{_quoted(value)} is not allowed: {self.words}")
+        return value
+
+
+def _quoted(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
 Text = Annotated[str, AfterValidator(_no_nul)]
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=100)]
-Tag = Annotated[str, StringConstraints(pattern=r"^[\w.:/-]+$", min_length=1, max_length=64)]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Name = Annotated[str, _Rule(NAME_PATTERN, NAME_MAX, NAME_RULE)]
+Tag = Annotated[
+    str, _Rule(r"^[\w.:/-]+$", 64, "use letters, digits and _ . : / -, at most 64 characters")
+]
+EnvName = Annotated[
+    str,
+    _Rule(
+        r"^[A-Za-z_][A-Za-z0-9_]*$",
+        128,
+        "use letters, digits and _, not starting with a digit, at most 128 characters",
+    ),
+]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 TaskKind = Literal["python", "shell", "callable"]
@@ -61,17 +117,51 @@ TriggerOn = Literal["success", "failure", "any"]
 # an output of one of its tasks (the output key is everything after the task key's dot).
 Source = Annotated[
     str,
-    StringConstraints(
-        pattern=r"^(params\.[A-Za-z][A-Za-z0-9_-]*|outputs\.[A-Za-z][A-Za-z0-9_-]*\.[^\x00\n]+)$",
-        max_length=300,
+    _Rule(
+        r"^(params\.[A-Za-z][A-Za-z0-9_-]*|outputs\.[A-Za-z][A-Za-z0-9_-]*\.[^\x00\n]+)$",
+        300,
+        "use params.<name> (a param of the finished run) or outputs.<task>.<key> (an output of "
+        "one of its tasks), at most 300 characters",
     ),
 ]
 
 
-class ParamSpec(BaseModel):
-    """One run parameter, in a subset of JSON Schema."""
+class _Strict(BaseModel):
+    """A part of the document that refuses fields it does not know, saying which it meant."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unknown_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if not any(_own_extra(e) for e in errors):
+                raise
+            details = [_hinted(e, list(cls.model_fields)) for e in errors]
+            raise ValidationError.from_exception_data(exc.title, details) from None
+
+
+def _own_extra(error: Any) -> bool:
+    """An unknown field of this model itself (not of a part nested in it)."""
+    return bool(error["type"] == "extra_forbidden" and len(error["loc"]) == 1)
+
+
+def _hinted(error: Any, fields: list[str]) -> InitErrorDetails:
+    """The error as it was (type, place, message), with a hint for an unknown field."""
+    message = error["msg"]
+    if _own_extra(error):
+        name = str(error["loc"][0])
+        hint = did_you_mean(name, fields) or f"; the fields are {', '.join(fields)}"
+        message = f"unknown field {_quoted(name)}{hint}"
+    kind = PydanticCustomError(error["type"], message)
+    return {"type": kind, "loc": error["loc"], "input": error["input"]}
+
+
+class ParamSpec(_Strict):
+    """One run parameter, in a subset of JSON Schema."""
 
     type: ParamType = "string"
     default: Any = None
@@ -90,9 +180,7 @@ class ParamSpec(BaseModel):
         return value
 
 
-class TaskSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TaskSpec(_Strict):
     key: Name
     kind: TaskKind
     code: Text | None = Field(default=None, description="Python source, for kind python.")
@@ -111,10 +199,8 @@ class TaskSpec(BaseModel):
     queue: Name | None = None
 
 
-class TriggerSpec(BaseModel):
+class TriggerSpec(_Strict):
     """Run this workflow when `workflow` finishes with the outcome `on`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     workflow: Name
     on: TriggerOn = Field(
@@ -130,10 +216,8 @@ class TriggerSpec(BaseModel):
     )
 
 
-class WorkflowSpec(BaseModel):
+class WorkflowSpec(_Strict):
     """A workflow definition: everything a version records."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name
     description: Text = Field(default="", max_length=10_000)
@@ -170,8 +254,43 @@ class WorkflowSpec(BaseModel):
         return data
 
 
+def parse(document: dict[str, Any]) -> WorkflowSpec:
+    """The spec in `document`, or InvalidInput naming each field at fault by task key."""
+    try:
+        return WorkflowSpec.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(keyed(from_pydantic(exc.errors()), document)) from None
+
+
+def keyed(errors: list[FieldError], document: Any) -> list[FieldError]:
+    """`errors` with each task in their `field` named by its key, as people know it
+    (`tasks.train.code`, not `tasks[1].code`). A task whose key is missing, malformed or
+    shared with another keeps its index. `loc` keeps the indexes."""
+    tasks = document.get("tasks") if isinstance(document, dict) else None
+    if not isinstance(tasks, list):
+        return errors
+    keys = [t.get("key") if isinstance(t, dict) else None for t in tasks]
+    counts = Counter(k for k in keys if isinstance(k, Hashable))
+    names = {
+        i: key
+        for i, key in enumerate(keys)
+        if isinstance(key, str) and re.fullmatch(NAME_PATTERN, key) and counts[key] == 1
+    }
+    out = []
+    for e in errors:
+        where = e.loc[1] if e.loc[:1] == ("tasks",) and len(e.loc) > 1 else None
+        if isinstance(where, int) and where in names:
+            e = replace(e, named=("tasks", names[where], *e.loc[2:]))
+        out.append(e)
+    return out
+
+
 def problems(spec: WorkflowSpec) -> list[FieldError]:
     """Every rule the document breaks, each with the path of the field at fault."""
+    return keyed(_problems(spec), {"tasks": [{"key": t.key} for t in spec.tasks]})
+
+
+def _problems(spec: WorkflowSpec) -> list[FieldError]:
     out: list[FieldError] = []
     if spec.schedule is not None and (err := schedule_error(spec.schedule)):
         out.append(FieldError(("schedule",), err, "schedule"))
@@ -249,13 +368,22 @@ def _task_problems(tasks: list[TaskSpec]) -> list[FieldError]:
             index[task.key] = i
         out += _body_problems(("tasks", i), task)
     for i, task in enumerate(tasks):
-        for j, dep in enumerate(task.depends_on):
-            loc: tuple[str | int, ...] = ("tasks", i, "depends_on", j)
-            if dep == task.key:
-                out.append(FieldError(loc, f"task {dep!r} depends on itself", "self_dependency"))
-            elif dep not in index:
-                out.append(FieldError(loc, f"unknown task {dep!r}", "unknown_dependency"))
+        out += _dependency_problems(("tasks", i, "depends_on"), task, index)
     out += _cycle_problems(tasks, index)
+    return out
+
+
+def _dependency_problems(
+    loc: tuple[str | int, ...], task: TaskSpec, index: dict[str, int]
+) -> list[FieldError]:
+    # The message names the dependency, so the path stops at the list.
+    out = []
+    for dep in task.depends_on:
+        if dep == task.key:
+            out.append(FieldError(loc, f"task {dep!r} depends on itself", "self_dependency"))
+        elif dep not in index:
+            hint = did_you_mean(dep, [k for k in index if k != task.key])
+            out.append(FieldError(loc, f"unknown task {dep!r}{hint}", "unknown_dependency"))
     return out
 
 
@@ -278,7 +406,7 @@ def _body_problems(loc: tuple[str | int, ...], task: TaskSpec) -> list[FieldErro
 
 def _compile_problems(loc: tuple[str | int, ...], code: str, key: str) -> list[FieldError]:
     try:
-        compile(code, f"<task {key}>", "exec", dont_inherit=True)
+        compile(code, f"task {key}", "exec", dont_inherit=True)
     except SyntaxError as exc:
         return [FieldError(loc, f"line {exc.lineno}: {exc.msg}", "syntax")]
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -302,7 +430,11 @@ def _trigger_problems(spec: WorkflowSpec) -> list[FieldError]:
             out.append(FieldError((*loc, "on"), msg, "duplicate"))
         outcomes.append(trigger.on)
         out += [
-            FieldError((*loc, "params", name), "not a param of this workflow", "unknown")
+            FieldError(
+                (*loc, "params", name),
+                f"not a param of this workflow{did_you_mean(name, spec.params)}",
+                "unknown",
+            )
             for name in trigger.params
             if name not in spec.params
         ]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.models import Workflow
-from plait.errors import FieldError
+from plait.errors import FieldError, did_you_mean
 from plait.workflows.spec import WorkflowSpec
 
 
@@ -69,12 +69,19 @@ async def trigger_problems(
             continue  # a trigger on itself: `spec.problems` reports it
         if await graph.of(trigger.workflow) is None:
             if trigger.workflow not in kept:
-                msg = f"no workflow named {trigger.workflow!r}"
+                hint = did_you_mean(trigger.workflow, await _names(session, workflow_id))
+                msg = f"no workflow named {trigger.workflow!r}{hint}"
                 out.append(FieldError(loc, msg, "unknown_workflow"))
         elif path := await _path_back(graph, spec.name, trigger.workflow):
             cycle = " -> ".join([spec.name, *path, spec.name])
             out.append(FieldError(loc, f"trigger cycle: {cycle}", "cycle"))
     return out
+
+
+async def _names(session: AsyncSession, workflow_id: int | None) -> list[str]:
+    """The other workflows' names (only read when a trigger names none of them)."""
+    query = select(Workflow.name).where(Workflow.id != (workflow_id or 0))
+    return list((await session.execute(query)).scalars())
 
 
 async def _path_back(graph: _Upstreams, name: str, start: str) -> list[str] | None:
