@@ -253,16 +253,24 @@ def _summary(row: Any, last_runs: list[RunMark]) -> WorkflowSummary:
     )
 
 
-@router.get(
-    "/{ref}/export",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {YAML: {}}, "description": "What `plait export` writes."}},
-)
+AS_YAML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {YAML: {}}, "description": "YAML, as `plait export` writes it."}
+}
+
+
+@router.get("/{ref}/export", response_class=PlainTextResponse, responses=AS_YAML)
 async def export_workflow(ref: Ref, who: Viewer, ctx: Ctx) -> PlainTextResponse:
     """The definition as YAML, byte for byte what `plait export` writes (the UI shows it)."""
     async with ctx.db.read() as session:
         wf = await store.get(session, ref)
     return PlainTextResponse(to_yaml(wf.spec), media_type=YAML)
+
+
+@router.post("/yaml", response_class=PlainTextResponse, responses=AS_YAML)
+async def render_yaml(body: WorkflowSpec, who: Viewer) -> PlainTextResponse:
+    """A definition, not saved, as the YAML `plait export` would write once it is saved (the
+    editor's YAML tab for a draft); checked as a save would be (triggers aside)."""
+    return PlainTextResponse(to_yaml(store.validate(body)), media_type=YAML)
 
 
 @router.get("/{ref}", response_model=WorkflowOut)
