@@ -3,18 +3,19 @@ or critical violation; every key action reachable from the keyboard."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.cli.conftest import Plait
 from tests.ui.axe import Audit
 from tests.ui.conftest import create_workflow, open_page
 
-SLOW = "import time\nimport plait\nplait.log_metric('loss', 0.5, step=1)\n" \
-       "plait.log_metric('loss', 0.2, step=2)\nprint('done')\n"  # fmt: skip
+METRICS = "import plait\nfor step in (1, 2):\n    plait.log_metric('loss', 1 / step, step=step)\n" \
+          "print('done')\n"  # fmt: skip
 
 
 def wait_for_run(plait: Plait, run_id: int) -> None:
@@ -32,7 +33,7 @@ def tour(plait: Plait) -> dict[str, int]:
         "name": "tour", "description": "Every page has something. See the docs.",
         "schedule": "0 6 * * *", "timezone": "Europe/Paris", "tags": ["a11y"],
         "params": {"rows": {"type": "integer", "default": 3, "description": "How many."}},
-        "tasks": [{"key": "first", "kind": "python", "code": SLOW},
+        "tasks": [{"key": "first", "kind": "python", "code": METRICS},
                   {"key": "second", "kind": "shell", "command": "echo hi",
                    "depends_on": ["first"]}],
     }  # fmt: skip
@@ -48,6 +49,11 @@ def tour(plait: Plait) -> dict[str, int]:
     failed = plait.http.post(f"/api/v1/workflows/{fails['id']}/runs", json={}).json()
     wait_for_run(plait, failed["id"])
     plait.http.post("/api/v1/tokens", json={"name": "laptop"}).raise_for_status()
+    hook = {"name": "ops", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/hook"},
+            "secret": "a-signing-key-of-some-length"}  # fmt: skip
+    channel = plait.http.post("/api/v1/channels", json=hook).json()
+    rule = {"name": "failures", "channel_id": channel["id"], "events": ["run.failed"]}
+    plait.http.post("/api/v1/rules", json=rule).raise_for_status()
     return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"]}
 
 
@@ -69,60 +75,113 @@ def heading(text: str) -> Callable[[Page], None]:
     return lambda page: expect(page.locator("h1")).to_have_text(text)
 
 
+def shows(selector: str, text: str | None = None) -> Callable[[Page], None]:
+    def ready(page: Page) -> None:
+        found = page.locator(selector)
+        expect(found).to_contain_text(text) if text else expect(found).to_be_visible()
+
+    return ready
+
+
 def test_the_login_page_is_accessible(anonymous_page: Page) -> None:
     audit = Audit(anonymous_page)
     for scheme in ("light", "dark"):
         anonymous_page.emulate_media(color_scheme=scheme)
-        visit(audit, "/login", lambda p: expect(p.locator("#username")).to_be_visible())
+        visit(audit, "/login", shows("#username"))
+        expect(anonymous_page.get_by_role("heading", level=1)).to_have_text("Plait")
     audit.assert_clean()
 
 
 def test_every_page_is_accessible(themed_page: Page, tour: dict[str, int]) -> None:
     page = themed_page
     audit = Audit(page)
-    run = tour["run"]
-    visit(audit, "/workflows", lambda p: expect(p.locator("[data-workflow=tour]")).to_be_visible())
-    visit(
-        audit,
-        "/workflows/tour",
-        lambda p: expect(p.locator("[data-testid=recent-runs]")).to_be_visible(),
-    )
-    visit(
-        audit,
-        "/workflows/tour?tab=edit",
-        lambda p: expect(p.locator("[data-task-index='1']")).to_be_visible(),
-    )
+    visit(audit, "/workflows", shows("[data-workflow=tour]"))
+    visit(audit, "/workflows/tour", shows("[data-testid=recent-runs]"))
+    page.keyboard.press("t")
+    expect(page.get_by_role("dialog", name="Trigger tour")).to_be_visible()
+    audit.check("the trigger dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    audit.check("a confirmation")
+    page.keyboard.press("Escape")
+    visit(audit, "/workflows/tour?tab=edit", shows("[data-task-index='1']"))
     page.get_by_role("tab", name="YAML").click()
     expect(page.get_by_role("textbox", name="Workflow YAML")).to_contain_text("name: tour")
     audit.check("the YAML tab")
-    visit(
-        audit,
-        "/workflows/tour?tab=versions",
-        lambda p: expect(p.locator("[data-testid=diff]")).to_be_visible(),
-    )
+    visit(audit, "/workflows/tour?tab=versions", shows("[data-testid=diff]"))
+    visit(audit, "/workflows/tour-fails", shows("[data-testid=next-fire]", "paused"))
     visit(audit, "/workflows/new", heading("New workflow"))
-    visit(audit, "/runs", lambda p: expect(p.locator(f"tr[data-run='{run}']")).to_be_visible())
-    visit(
-        audit,
-        f"/runs/{run}",
-        lambda p: expect(p.locator("[data-testid=log]")).to_contain_text("done"),
-    )
-    visit(
-        audit,
-        f"/runs/{tour['failed']}",
-        lambda p: expect(p.locator("[data-testid=log]")).to_contain_text("oops"),
-    )
-    visit(
-        audit,
-        "/workflows/tour-fails",
-        lambda p: expect(p.get_by_test_id("next-fire")).to_be_visible(),
-    )
+    visit(audit, "/runs", shows(f"tr[data-run='{tour['failed']}']"))
+    visit(audit, f"/runs/{tour['run']}", shows("[data-testid=log]", "done"))
+    visit(audit, f"/runs/{tour['failed']}", shows("[data-testid=log]", "oops"))
     visit(audit, "/workers", heading("Workers"))
-    for tab in ("profile", "tokens", "users", "notifications"):
-        visit(
-            audit,
-            f"/settings?tab={tab}",
-            lambda p: expect(p.locator(".tabs .active")).to_be_visible(),
-        )
+    visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
+    visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
+    visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))
+    visit(audit, "/settings?tab=notifications", shows("[data-channel=ops]"))
     visit(audit, "/no/such/page", heading("Not found"))
     audit.assert_clean()
+
+
+def tab_to(page: Page, target: Locator, presses: int = 80) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user gets there; each stop on the
+    way must show where the focus is (an outline)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("(el) => el === document.activeElement"):
+            outline = target.evaluate("(el) => getComputedStyle(el).outlineStyle")
+            assert outline != "none", "the focus is not visible"
+            return
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def test_key_actions_are_reachable_from_the_keyboard(admin_page: Page, plait: Plait) -> None:
+    one = {"key": "one", "kind": "shell", "command": "echo one"}
+    two = {"key": "two", "kind": "shell", "command": "echo two", "depends_on": ["one"]}
+    create_workflow(plait.http, {"name": "keys", "tasks": [one, two]})
+    page = admin_page
+    page.goto("/workflows/keys")
+    expect(page.locator("h1")).to_have_text("keys")
+
+    # Tabs: Tab reaches the selected one, the arrow keys move and select.
+    overview = page.get_by_role("tab", name="Overview")
+    tab_to(page, overview)
+    page.keyboard.press("ArrowRight")
+    edit = page.get_by_role("tab", name="Edit")
+    expect(edit).to_be_focused()
+    expect(edit).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel", name="Edit")).to_contain_text("Task 2")
+    page.keyboard.press("Home")
+    expect(overview).to_have_attribute("aria-selected", "true")
+
+    # Trigger a run: the dialog takes the focus and Enter in it starts the run.
+    tab_to(page, page.get_by_role("button", name="Trigger"))
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Trigger keys")
+    tab_to(page, dialog.get_by_role("button", name="Start run"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/runs/\d+"))
+    run_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    wait_for_run(plait, run_id)
+
+    # A task of the graph: reached with Tab, chosen with Enter, its log shown.
+    node = page.get_by_role("button", name=re.compile(r"^two"))
+    tab_to(page, node)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("task-panel")).to_have_attribute("data-task", "two")
+    expect(page.get_by_test_id("log")).to_contain_text("two")
+
+    # Confirm a dialog: the focus stays inside it until it closes.
+    page.goto("/workflows/keys")
+    tab_to(page, page.get_by_role("button", name="Delete"))
+    page.keyboard.press("Enter")
+    confirm = page.get_by_role("alertdialog", name="Delete keys?")
+    expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    for _ in range(4):  # Close, Cancel, Delete, and round again
+        page.keyboard.press("Tab")
+        assert confirm.evaluate("(el) => el.contains(document.activeElement)")
+    tab_to(page, confirm.get_by_role("button", name="Delete"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/workflows$"))
+    assert plait.http.get("/api/v1/workflows/keys").status_code == 404

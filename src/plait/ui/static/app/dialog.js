@@ -2,7 +2,7 @@
 // Escape closes it, focus goes back where it was), and `ask()`, a styled confirmation that
 // replaces the browser's confirm().
 import { h, render } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import htm from "htm";
 
 const html = htm.bind(h);
@@ -19,7 +19,8 @@ function focusables(box) {
 function useFocusTrap(box, onClose) {
   const close = useRef(onClose);
   close.current = onClose;
-  useEffect(() => {
+  // Before the browser paints: a key pressed right after opening already lands inside.
+  useLayoutEffect(() => {
     const before = document.activeElement;
     const me = {};
     open.push(me);

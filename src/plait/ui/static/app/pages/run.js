@@ -183,7 +183,7 @@ function LogPane({ runId, task, attempt, started }) {
   }, [runId, task, attempt, started]);
   useEffect(() => { if (follow.current && box.current) box.current.scrollTop = box.current.scrollHeight; }, [text]);
   const onScroll = () => { const b = box.current; follow.current = b.scrollHeight - b.scrollTop - b.clientHeight < 30; };
-  return html`<div><pre class="log" ref=${box} onScroll=${onScroll} data-testid="log" data-state=${state} tabindex="0" aria-label=${`Log of ${task}`}>${text || (state === "ended" ? "(no output)" : state === "error" ? "(the log could not be read)" : "(waiting for output…)")}</pre>
+  return html`<div><pre class="log" ref=${box} onScroll=${onScroll} data-testid="log" data-state=${state} tabindex="0" role="region" aria-label=${`Log of ${task}`}>${text || (state === "ended" ? "(no output)" : state === "error" ? "(the log could not be read)" : "(waiting for output…)")}</pre>
     <small>${state === "streaming" ? "● streaming" : state === "ended" ? "complete" : ""}</small></div>`;
 }
 
