@@ -189,13 +189,13 @@ async def test_a_draft_renders_as_the_yaml_it_would_export(
 ) -> None:
     editor = accounts["editor"].headers
     draft = workflow_doc()
-    rendered = await client.post("/api/v1/workflows/yaml", json=draft, headers=editor)
+    rendered = await client.post("/api/v1/workflow-yaml", json=draft, headers=editor)
     assert rendered.status_code == 200
     assert rendered.headers["content-type"].startswith("application/yaml")
     await client.post("/api/v1/workflows", json=draft, headers=editor)
     exported = await client.get("/api/v1/workflows/train/export", headers=editor)
     assert rendered.text == exported.text
     bad = workflow_doc(tasks=[{"key": "a", "kind": "shell", "command": "x", "depends_on": ["a"]}])
-    refused = await client.post("/api/v1/workflows/yaml", json=bad, headers=editor)
+    refused = await client.post("/api/v1/workflow-yaml", json=bad, headers=editor)
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"

@@ -13,6 +13,7 @@ from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
+    exports,
     health,
     hooks,
     lineage,
@@ -52,6 +53,7 @@ ROUTERS = (
     tokens,
     audit_api,
     workflows,
+    exports,
     versions,
     tasks,
     runs,

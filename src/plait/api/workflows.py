@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,14 +23,12 @@ from plait.errors import FieldError, InvalidInput
 from plait.executors.layout import remove_run_files
 from plait.orchestration.states import RunStatus
 from plait.workflows import store
-from plait.workflows.export import to_yaml
 from plait.workflows.schedule import next_fire_times
 from plait.workflows.spec import Name, Text, WorkflowSpec
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 Ref = RefPath
-YAML = "application/yaml"
 
 
 class WorkflowCreate(WorkflowSpec):
@@ -251,26 +248,6 @@ def _summary(row: Any, last_runs: list[RunMark]) -> WorkflowSummary:
     return WorkflowSummary.model_validate(
         {**row, "next_fire_time": fire[0] if fire else None, "last_runs": last_runs}
     )
-
-
-AS_YAML: dict[int | str, dict[str, Any]] = {
-    200: {"content": {YAML: {}}, "description": "YAML, as `plait export` writes it."}
-}
-
-
-@router.get("/{ref}/export", response_class=PlainTextResponse, responses=AS_YAML)
-async def export_workflow(ref: Ref, who: Viewer, ctx: Ctx) -> PlainTextResponse:
-    """The definition as YAML, byte for byte what `plait export` writes (the UI shows it)."""
-    async with ctx.db.read() as session:
-        wf = await store.get(session, ref)
-    return PlainTextResponse(to_yaml(wf.spec), media_type=YAML)
-
-
-@router.post("/yaml", response_class=PlainTextResponse, responses=AS_YAML)
-async def render_yaml(body: WorkflowSpec, who: Viewer) -> PlainTextResponse:
-    """A definition, not saved, as the YAML `plait export` would write once it is saved (the
-    editor's YAML tab for a draft); checked as a save would be (triggers aside)."""
-    return PlainTextResponse(to_yaml(store.validate(body)), media_type=YAML)
 
 
 @router.get("/{ref}", response_model=WorkflowOut)

@@ -139,7 +139,7 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
   const first = useRef(draft);
   const toYaml = () => (!isNew && draft === first.current
     ? api(`/api/v1/workflows/${initial.id}/export`, { text: true })
-    : api("/api/v1/workflows/yaml", { method: "POST", body: fromDraft(draft), text: true }));
+    : api("/api/v1/workflow-yaml", { method: "POST", body: fromDraft(draft), text: true }));
   const switchMode = async (next) => {
     if (next === mode) return;
     if (next === "yaml") {
