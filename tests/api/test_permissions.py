@@ -55,6 +55,8 @@ RULES = {
     ("PATCH", WF): "owner",
     ("DELETE", WF): "owner",
     ("POST", f"{WF}/clone"): "editor",
+    ("GET", f"{WF}/export"): "viewer",
+    ("POST", "/api/v1/workflow-yaml"): "viewer",
     ("GET", f"{WF}/versions"): "viewer",
     ("GET", f"{WF}/versions/{{number}}"): "viewer",
     ("GET", f"{WF}/versions/{{a}}/diff/{{b}}"): "viewer",
