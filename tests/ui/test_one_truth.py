@@ -1,15 +1,17 @@
 """One truth, shown the same everywhere: the YAML tab is what `plait export` writes, a paused
-workflow shows no next run and the others show theirs in the workflow's timezone, styled
+workflow shows no next run and the others show theirs in the workflow's timezone (dates in
+the browser's locale), styled
 dialogs instead of the browser's confirm(), and the app's own page for an unknown path."""
 
 from __future__ import annotations
 
+import json
 import re
 
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.cli.conftest import Plait
-from tests.ui.conftest import create_workflow
+from tests.cli.conftest import ADMIN_PASSWORD, Plait
+from tests.ui.conftest import create_workflow, session_for
 
 CODE = "import plait\n\nfor i in range(3):\n    print('step', i)\n"
 
@@ -97,3 +99,20 @@ def test_an_unknown_path_shows_the_apps_not_found_page(admin_page: Page) -> None
     page.get_by_role("link", name="Go to workflows").click()
     expect(page).to_have_url(re.compile(r"/workflows$"))
     expect(page.locator("h1")).to_have_text("Workflows")
+
+
+def test_dates_follow_the_browsers_locale(browser: Browser, plait: Plait) -> None:
+    spec = {"name": "localized", "schedule": "0 6 * * *", "timezone": "Asia/Tokyo"}
+    create_workflow(plait.http, {**spec, "tasks": []})
+    context = browser.new_context(
+        base_url=plait.server.url, locale="de-DE", timezone_id="America/New_York"
+    )
+    state = json.dumps(session_for(plait.server.url, "admin", ADMIN_PASSWORD))
+    context.add_init_script(f"localStorage.setItem('plait.session', {json.dumps(state)})")
+    page = context.new_page()
+    page.goto("/workflows/localized")
+    first = page.get_by_test_id("next-fire").locator("time").first
+    # German: a 24-hour clock, the day before the month; the schedule's zone, not New York's.
+    expect(first).to_contain_text(re.compile(r"^\d{1,2}\. \S+ \d{4}, 06:00 GMT\+9$"))
+    expect(first).to_have_attribute("title", re.compile(r"^\d{1,2}\. \S+ \d{4}, (16|17):00$"))
+    context.close()
