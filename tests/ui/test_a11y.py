@@ -28,7 +28,8 @@ def wait_for_run(plait: Plait, run_id: int) -> None:
 @pytest.fixture(scope="module")
 def tour(plait: Plait) -> dict[str, int]:
     """Something on every page: a scheduled workflow with params and two versions, a finished
-    run with a metric, a token, a notification channel and a rule."""
+    run with a metric, a failed run of a paused workflow, a token, a notification channel and
+    a rule, a worker."""
     spec = {
         "name": "tour", "description": "Every page has something. See the docs.",
         "schedule": "0 6 * * *", "timezone": "Europe/Paris", "tags": ["a11y"],
@@ -54,6 +55,12 @@ def tour(plait: Plait) -> dict[str, int]:
     channel = plait.http.post("/api/v1/channels", json=hook).json()
     rule = {"name": "failures", "channel_id": channel["id"], "events": ["run.failed"]}
     plait.http.post("/api/v1/rules", json=rule).raise_for_status()
+    worker = plait.http.post("/api/v1/tokens", json={"name": "box", "worker": True}).json()
+    beat = {"worker": "box-1:42", "queues": ["default"], "concurrency": 2, "running": []}
+    as_worker = {"Authorization": f"Bearer {worker['token']}"}
+    plait.http.post(
+        "/api/v1/exec/workers/heartbeat", json=beat, headers=as_worker
+    ).raise_for_status()
     return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"]}
 
 
@@ -96,6 +103,10 @@ def test_every_page_is_accessible(themed_page: Page, tour: dict[str, int]) -> No
     page = themed_page
     audit = Audit(page)
     visit(audit, "/workflows", shows("[data-workflow=tour]"))
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    audit.check("the shortcuts")
+    page.keyboard.press("Escape")
     visit(audit, "/workflows/tour", shows("[data-testid=recent-runs]"))
     page.keyboard.press("t")
     expect(page.get_by_role("dialog", name="Trigger tour")).to_be_visible()
@@ -115,7 +126,7 @@ def test_every_page_is_accessible(themed_page: Page, tour: dict[str, int]) -> No
     visit(audit, "/runs", shows(f"tr[data-run='{tour['failed']}']"))
     visit(audit, f"/runs/{tour['run']}", shows("[data-testid=log]", "done"))
     visit(audit, f"/runs/{tour['failed']}", shows("[data-testid=log]", "oops"))
-    visit(audit, "/workers", heading("Workers"))
+    visit(audit, "/workers", shows("[data-testid=workers]", "box-1"))
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

@@ -96,6 +96,7 @@ def test_an_unknown_path_shows_the_apps_not_found_page(admin_page: Page) -> None
     page.goto("/no/such/page/here")
     expect(page.locator("h1")).to_have_text("Not found")
     expect(page.locator("main")).to_contain_text("/no/such/page/here")
+    expect(page).to_have_title("Not found · Plait")
     page.get_by_role("link", name="Go to workflows").click()
     expect(page).to_have_url(re.compile(r"/workflows$"))
     expect(page.locator("h1")).to_have_text("Workflows")

@@ -1,4 +1,5 @@
-"""Serving the UI: the page shell at `/` and the app's client-side routes, and /static.
+"""Serving the UI: the page shell on every path but the API's, /ws and /static (the app routes
+on the client, unknown paths included), and /static.
 
 The shell holds no data (everything comes from the authenticated API), so it is public, like
 /docs. Vendored files carry their version in the URL and are cached for good; the app's own
@@ -42,6 +43,7 @@ class PagePath(Convertor[str]):
         return value
 
 
+# Starlette looks convertors up by name in one registry; "page" is this module's only one.
 register_url_convertor("page", PagePath())
 
 
