@@ -65,9 +65,18 @@ def tour(plait: Plait) -> dict[str, int]:
 
 
 @pytest.fixture(params=["light", "dark"])
-def themed_page(browser: Browser, plait: Plait, request: pytest.FixtureRequest) -> Iterator[Page]:
+def scheme(request: pytest.FixtureRequest) -> str:
+    """The system's colour scheme, which the UI's theme follows."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def themed_page(
+    browser: Browser, plait: Plait, scheme: str, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     for page in open_page(browser, plait, "admin", request):
-        page.emulate_media(color_scheme=request.param)
+        page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
         yield page
 
 
@@ -99,10 +108,11 @@ def test_the_login_page_is_accessible(anonymous_page: Page) -> None:
     audit.assert_clean()
 
 
-def test_every_page_is_accessible(themed_page: Page, tour: dict[str, int]) -> None:
+def test_every_page_is_accessible(themed_page: Page, scheme: str, tour: dict[str, int]) -> None:
     page = themed_page
     audit = Audit(page)
     visit(audit, "/workflows", shows("[data-workflow=tour]"))
+    expect(page.locator("html")).to_have_attribute("data-theme", scheme)
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
     audit.check("the shortcuts")
