@@ -56,6 +56,7 @@ RULES = {
     ("DELETE", WF): "owner",
     ("POST", f"{WF}/clone"): "editor",
     ("GET", f"{WF}/export"): "viewer",
+    ("GET", f"{WF}/versions/{{number}}/export"): "viewer",
     ("POST", "/api/v1/workflow-yaml"): "viewer",
     ("GET", f"{WF}/versions"): "viewer",
     ("GET", f"{WF}/versions/{{number}}"): "viewer",

@@ -199,3 +199,19 @@ async def test_a_draft_renders_as_the_yaml_it_would_export(
     refused = await client.post("/api/v1/workflow-yaml", json=bad, headers=editor)
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_each_version_exports_as_plait_export_wrote_it(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"].headers
+    await client.post("/api/v1/workflows", json=workflow_doc(), headers=editor)
+    first = (await client.get("/api/v1/workflows/train/export", headers=editor)).text
+    await client.patch("/api/v1/workflows/train", json={"description": "v2"}, headers=editor)
+    v1 = await client.get("/api/v1/workflows/train/versions/1/export", headers=editor)
+    v2 = await client.get("/api/v1/workflows/train/versions/2/export", headers=editor)
+    assert v1.text == first
+    assert v2.text == (await client.get("/api/v1/workflows/train/export", headers=editor)).text
+    assert "description: v2\n" in v2.text
+    missing = await client.get("/api/v1/workflows/train/versions/3/export", headers=editor)
+    assert missing.status_code == 404

@@ -1,5 +1,6 @@
 """Workflow definitions as YAML, written by the server: byte for byte what `plait export`
-writes, so the UI's YAML tab shows the same document as the CLI (one serializer)."""
+writes, so the UI's YAML tab and its diffs of versions show the same document as the CLI
+(one serializer)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from plait.api.deps import Ctx, Viewer
 from plait.api.inputs import RefPath
+from plait.api.versions import Number
 from plait.workflows import store
 from plait.workflows.export import to_yaml
 from plait.workflows.spec import WorkflowSpec
@@ -28,6 +30,18 @@ async def export_workflow(ref: RefPath, who: Viewer, ctx: Ctx) -> PlainTextRespo
     async with ctx.db.read() as session:
         wf = await store.get(session, ref)
     return PlainTextResponse(to_yaml(wf.spec), media_type=YAML)
+
+
+@router.get(
+    "/api/v1/workflows/{ref}/versions/{number}/export",
+    response_class=PlainTextResponse,
+    responses=AS_YAML,
+)
+async def export_version(ref: RefPath, number: Number, who: Viewer, ctx: Ctx) -> PlainTextResponse:
+    """Version `number` of the definition, as `plait export` would write it."""
+    async with ctx.db.read() as session:
+        version = await store.get_version(session, await store.get(session, ref), number)
+    return PlainTextResponse(to_yaml(version.spec), media_type=YAML)
 
 
 # Not under /api/v1/workflows/: there, "yaml" would also be the name of a workflow.

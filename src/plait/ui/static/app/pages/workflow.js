@@ -1,7 +1,6 @@
 // One workflow: its graph coloured by the last run, schedule, recent runs; the editor; the
 // version history with a side-by-side diff and restore; trigger, clone, pause, delete.
 import { useEffect, useState } from "preact/hooks";
-import { dump } from "js-yaml";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
 import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, Field, stamp, ask } from "../ui.js";
@@ -181,8 +180,6 @@ function CloneDialog({ w, onClose }) {
   </${Modal}>`;
 }
 
-const yaml = (spec) => dump(spec, { lineWidth: 100 });
-
 function Versions({ w, onRestored }) {
   const list = useLoad(() => api(`/api/v1/workflows/${w.id}/versions?limit=100`), [w.id, w.current_version]);
   const [pair, setPair] = useState(null); // [older, newer]
@@ -215,7 +212,8 @@ function Versions({ w, onRestored }) {
 }
 
 function Compare({ w, a, b, versions, setPair }) {
-  const docs = useLoad(() => Promise.all([a, b].map((n) => api(`/api/v1/workflows/${w.id}/versions/${n}`))), [a, b]);
+  // As `plait export` writes each version (the server's YAML, as in the editor's YAML tab).
+  const docs = useLoad(() => Promise.all([a, b].map((n) => api(`/api/v1/workflows/${w.id}/versions/${n}/export`, { text: true }))), [a, b]);
   const summary = useLoad(() => api(`/api/v1/workflows/${w.id}/versions/${a}/diff/${b}`), [a, b]);
   const pick = (i) => html`<select aria-label=${i ? "Newer version" : "Older version"} value=${[a, b][i]} onChange=${(e) => setPair(i ? [a, Number(e.target.value)] : [Number(e.target.value), b])}>
     ${versions.map((v) => html`<option value=${v.version}>v${v.version}</option>`)}</select>`;
@@ -224,6 +222,6 @@ function Compare({ w, a, b, versions, setPair }) {
   return html`<div>
     <div class="toolbar">${pick(0)} → ${pick(1)} ${s ? html`<small>${changed.length ? `changed: ${changed.join("; ")}` : "no differences"}</small>` : null}</div>
     <${ErrorBox} error=${docs.error} />
-    ${docs.data ? html`<${Diff} a=${yaml(docs.data[0].spec)} b=${yaml(docs.data[1].spec)} labels=${[`Version ${a}`, `Version ${b}`]} />` : html`<${Spinner} />`}
+    ${docs.data ? html`<${Diff} a=${docs.data[0]} b=${docs.data[1]} labels=${[`Version ${a}`, `Version ${b}`]} />` : html`<${Spinner} />`}
   </div>`;
 }
