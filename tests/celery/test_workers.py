@@ -120,3 +120,11 @@ def _until(check: Any, worker: Worker, seconds: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"not seen in the worker's log:\n{worker.output()[-3000:]}")
+
+
+def test_an_idle_worker_told_to_stop_exits_cleanly_at_once(start_worker: StartWorker) -> None:
+    """SIGTERM (systemd's stop, Ctrl-C) ends the worker by itself, exit code 0, well before
+    a service manager's patience runs out; on RabbitMQ it used to sit out a 10 s wait."""
+    worker = start_worker()
+    worker.terminate()
+    assert worker.process.wait(timeout=6) == 0, worker.output()

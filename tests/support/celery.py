@@ -91,6 +91,10 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -98,8 +102,7 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM (running attempts may finish), then SIGKILL."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -134,6 +137,9 @@ class Workers:
         return worker
 
     def stop_all(self) -> None:
+        # All told at once: each may take seconds to close its broker connection.
+        for worker in self.started:
+            worker.terminate()
         for worker in self.started:
             worker.stop()
 

@@ -7,10 +7,14 @@ worker never holds a message it cannot start now, so idle workers get the next o
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 from dataclasses import dataclass
+from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.exceptions import Reject
 
 from plait.settings import Settings
@@ -30,8 +34,33 @@ class WorkerConfig:
     loglevel: str = "INFO"
 
 
+class WakeOnSignal(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Ends the event loop's wait when a signal arrives.
+
+    The loop checks for a requested shutdown between waits, and with no message coming a
+    wait lasts up to 10 s (Python resumes a poll that a signal interrupts): on RabbitMQ a
+    SIGTERM took that long to act on. A signal now writes a byte to a pipe the loop
+    watches, so the wait ends at once.
+    """
+
+    def start(self, parent: Any) -> None:
+        if parent.hub is None:
+            return
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write)
+        parent.hub.add_reader(read, lambda: _drain(read))
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        os.read(fd, 512)
+
+
 def make_app(settings: Settings, runtime: Runtime) -> Celery:
     app = broker.celery_app(settings)
+    app.steps["consumer"].add(WakeOnSignal)
 
     @app.task(name=broker.TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_attempt(attempt_id: int) -> None:
