@@ -13,7 +13,6 @@ from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
-    exports,
     health,
     hooks,
     lineage,
@@ -29,6 +28,7 @@ from plait.api import (
     workers,
     workflows,
     ws,
+    yaml_export,
 )
 from plait.api import exec as exec_api
 from plait.api.deps import Context
@@ -53,7 +53,7 @@ ROUTERS = (
     tokens,
     audit_api,
     workflows,
-    exports,
+    yaml_export,
     versions,
     tasks,
     runs,

@@ -1,5 +1,4 @@
-"""Workflow documents as YAML: what `plait apply` reads (`to_yaml`, what `plait export` writes,
-lives with the workflows, as the API serves it too)."""
+"""Workflow documents as YAML: what `plait export` writes and `plait apply` reads."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ from typing import Any
 
 import yaml
 
-from plait.workflows.export import to_yaml
-
-__all__ = ["from_yaml", "to_yaml"]
+from plait.workflows.export import to_yaml as to_yaml  # the server writes the same YAML
 
 
 class _Loader(yaml.SafeLoader):
