@@ -51,12 +51,11 @@ let counter = 0;
 /** A modal dialog titled `title`; `onClose` on Escape, on ×, or on a click beside it. */
 export function Modal({ title, onClose, children, wide, role = "dialog", describedBy }) {
   const box = useRef(null);
-  const id = useRef(`dialog-${++counter}`);
   useFocusTrap(box, onClose);
   return html`<div class="modal-back" onClick=${(e) => e.target === e.currentTarget && onClose()}>
-    <div class=${`modal ${wide ? "wide" : ""}`} role=${role} aria-modal="true" aria-labelledby=${`${id.current}-title`}
+    <div class=${`modal ${wide ? "wide" : ""}`} role=${role} aria-modal="true" aria-label=${title}
       aria-describedby=${describedBy} ref=${box} tabIndex="-1">
-      <header><h2 id=${`${id.current}-title`}>${title}</h2><button type="button" class="icon" aria-label="Close" onClick=${onClose}>×</button></header>
+      <header><h2>${title}</h2><button type="button" class="icon" aria-label="Close" onClick=${onClose}>×</button></header>
       ${children}
     </div>
   </div>`;
