@@ -29,7 +29,7 @@ def wait_for_run(plait: Plait, run_id: int) -> None:
 def tour(plait: Plait) -> dict[str, int]:
     """Something on every page: a scheduled workflow with params and two versions, a finished
     run with a metric, a failed run of a paused workflow, a token, a notification channel and
-    a rule, a worker."""
+    a rule."""
     spec = {
         "name": "tour", "description": "Every page has something. See the docs.",
         "schedule": "0 6 * * *", "timezone": "Europe/Paris", "tags": ["a11y"],
@@ -55,13 +55,17 @@ def tour(plait: Plait) -> dict[str, int]:
     channel = plait.http.post("/api/v1/channels", json=hook).json()
     rule = {"name": "failures", "channel_id": channel["id"], "events": ["run.failed"]}
     plait.http.post("/api/v1/rules", json=rule).raise_for_status()
-    worker = plait.http.post("/api/v1/tokens", json={"name": "box", "worker": True}).json()
+    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"]}
+
+
+def heartbeat(plait: Plait) -> None:
+    """A worker reports in (the Workers page lists those heard from in the last 15 s)."""
+    name = f"box-{time.monotonic_ns()}"  # a token's name is unique
+    worker = plait.http.post("/api/v1/tokens", json={"name": name, "worker": True}).json()
     beat = {"worker": "box-1:42", "queues": ["default"], "concurrency": 2, "running": []}
     as_worker = {"Authorization": f"Bearer {worker['token']}"}
-    plait.http.post(
-        "/api/v1/exec/workers/heartbeat", json=beat, headers=as_worker
-    ).raise_for_status()
-    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"]}
+    response = plait.http.post("/api/v1/exec/workers/heartbeat", json=beat, headers=as_worker)
+    response.raise_for_status()
 
 
 @pytest.fixture(params=["light", "dark"])
@@ -108,7 +112,9 @@ def test_the_login_page_is_accessible(anonymous_page: Page) -> None:
     audit.assert_clean()
 
 
-def test_every_page_is_accessible(themed_page: Page, scheme: str, tour: dict[str, int]) -> None:
+def test_every_page_is_accessible(
+    themed_page: Page, scheme: str, tour: dict[str, int], plait: Plait
+) -> None:
     page = themed_page
     audit = Audit(page)
     visit(audit, "/workflows", shows("[data-workflow=tour]"))
@@ -136,6 +142,7 @@ def test_every_page_is_accessible(themed_page: Page, scheme: str, tour: dict[str
     visit(audit, "/runs", shows(f"tr[data-run='{tour['failed']}']"))
     visit(audit, f"/runs/{tour['run']}", shows("[data-testid=log]", "done"))
     visit(audit, f"/runs/{tour['failed']}", shows("[data-testid=log]", "oops"))
+    heartbeat(plait)
     visit(audit, "/workers", shows("[data-testid=workers]", "box-1"))
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
