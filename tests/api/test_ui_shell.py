@@ -89,3 +89,19 @@ async def test_static_files_are_compressed_for_browsers_that_take_gzip(
     plain = await client.get("/static/app/main.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert plain.text == main
+
+
+@pytest.mark.parametrize("path", ["/nope", "/workflows/x/y/z", "/a/b/c?d=e", "/docs/x"])
+async def test_an_unknown_page_path_gets_the_shell_which_says_not_found(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert '<script type="module" src="/static/app/main.js">' in response.text
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/v1/workflows/x/nope", "/ws/nope"])
+async def test_machine_paths_keep_their_404(client: httpx.AsyncClient, path: str) -> None:
+    for method in ("GET", "POST"):
+        response = await client.request(method, path)
+        assert response.status_code == 404, (method, path)

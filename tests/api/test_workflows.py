@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from plait.cli.yamlio import to_yaml
 from tests.conftest import Account, workflow_doc
 from tests.support.workflows import create_workflow
 
@@ -146,3 +147,71 @@ async def test_unknown_routes_and_methods_are_problems(
     wrong = await client.put("/healthz")
     assert missing.status_code == 404 and wrong.status_code == 405
     assert wrong.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_paused_workflow_has_no_next_run(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"].headers
+    doc = workflow_doc(schedule="0 6 * * *", timezone="Europe/Paris", paused=True)
+    created = (await client.post("/api/v1/workflows", json=doc, headers=editor)).json()
+    assert created["next_fire_times"] == []
+    listed = (await client.get("/api/v1/workflows", headers=editor)).json()["items"]
+    assert [w["next_fire_time"] for w in listed] == [None]
+
+    resumed = await client.patch(
+        f"/api/v1/workflows/{created['id']}", json={"paused": False}, headers=editor
+    )
+    assert len(resumed.json()["next_fire_times"]) == 3
+    listed = (await client.get("/api/v1/workflows", headers=editor)).json()["items"]
+    assert listed[0]["next_fire_time"] == resumed.json()["next_fire_times"][0]
+
+
+async def test_export_is_the_yaml_that_plait_export_writes(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    doc = workflow_doc(tasks=[{"key": "x", "kind": "python", "code": "a = 1\nprint(a)\n"}])
+    await client.post("/api/v1/workflows", json=doc, headers=accounts["editor"].headers)
+    viewer = accounts["viewer"].headers
+    response = await client.get("/api/v1/workflows/train/export", headers=viewer)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/yaml")
+    document = (await client.get("/api/v1/workflows/train", headers=viewer)).json()
+    assert response.text == to_yaml(document)  # the CLI's function, on the API's document
+    assert "code: |\n    a = 1\n    print(a)\n" in response.text
+    missing = await client.get("/api/v1/workflows/nope/export", headers=viewer)
+    assert missing.status_code == 404
+    assert (await client.get("/api/v1/workflows/train/export")).status_code == 401
+
+
+async def test_a_draft_renders_as_the_yaml_it_would_export(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"].headers
+    draft = workflow_doc()
+    rendered = await client.post("/api/v1/workflow-yaml", json=draft, headers=editor)
+    assert rendered.status_code == 200
+    assert rendered.headers["content-type"].startswith("application/yaml")
+    await client.post("/api/v1/workflows", json=draft, headers=editor)
+    exported = await client.get("/api/v1/workflows/train/export", headers=editor)
+    assert rendered.text == exported.text
+    bad = workflow_doc(tasks=[{"key": "a", "kind": "shell", "command": "x", "depends_on": ["a"]}])
+    refused = await client.post("/api/v1/workflow-yaml", json=bad, headers=editor)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_each_version_exports_as_plait_export_wrote_it(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"].headers
+    await client.post("/api/v1/workflows", json=workflow_doc(), headers=editor)
+    first = (await client.get("/api/v1/workflows/train/export", headers=editor)).text
+    await client.patch("/api/v1/workflows/train", json={"description": "v2"}, headers=editor)
+    v1 = await client.get("/api/v1/workflows/train/versions/1/export", headers=editor)
+    v2 = await client.get("/api/v1/workflows/train/versions/2/export", headers=editor)
+    assert v1.text == first
+    assert v2.text == (await client.get("/api/v1/workflows/train/export", headers=editor)).text
+    assert "description: v2\n" in v2.text
+    missing = await client.get("/api/v1/workflows/train/versions/3/export", headers=editor)
+    assert missing.status_code == 404

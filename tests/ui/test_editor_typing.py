@@ -97,7 +97,7 @@ def test_typing_fast_in_the_yaml_editor_keeps_what_was_typed(
     page = admin_page
     page.goto("/workflows/typed-yaml?tab=edit")
     expect(page.locator(".cm-content")).to_have_count(TASKS, timeout=TIMEOUT_MS)
-    page.get_by_role("button", name="YAML", exact=True).click()
+    page.get_by_role("tab", name="YAML", exact=True).click()
     expect(page.locator(".cm-content")).to_have_count(1)
     page.locator(".cm-content").click()
     page.keyboard.press("Control+Home")
@@ -106,7 +106,7 @@ def test_typing_fast_in_the_yaml_editor_keeps_what_was_typed(
     assert page.evaluate("1 + 1") == 2
     assert _editor_text(page, 0).startswith(comment + "name: typed-yaml\n")
 
-    page.get_by_role("button", name="Form").click()  # the text parses back into the form
+    page.get_by_role("tab", name="Form").click()  # the text parses back into the form
     expect(page.locator(".cm-content")).to_have_count(TASKS, timeout=TIMEOUT_MS)
 
 

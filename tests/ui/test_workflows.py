@@ -93,8 +93,10 @@ def test_restore_an_older_version_after_reading_the_diff(admin_page: Page, plait
     diff = page.locator("[data-testid=diff]")
     expect(diff.locator(".cm-merge-a")).to_contain_text("echo first")
     expect(diff.locator(".cm-merge-b")).to_contain_text("echo second")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("[data-version='1']").get_by_role("button", name="Restore").click()
+    page.get_by_role("alertdialog", name="Restore version 1?").get_by_role(
+        "button", name="Restore"
+    ).click()
 
     expect(page.locator("[data-version='3']")).to_contain_text("current")
     now = plait.http.get("/api/v1/workflows/versioned").json()
@@ -114,7 +116,8 @@ def test_a_viewer_sees_no_edit_controls(viewer_page: Page, plait: Plait) -> None
     expect(page.locator("h1")).to_have_text("look-only")
     for name in ("Trigger", "Pause", "Clone", "Delete", "Edit"):
         expect(page.get_by_role("button", name=re.compile(name))).to_have_count(0)
+    expect(page.get_by_role("tab", name="Edit")).to_have_count(0)
     page.keyboard.press("t")  # the trigger shortcut does nothing for a viewer
     expect(page.get_by_role("dialog")).to_have_count(0)
-    page.get_by_role("button", name="Versions").click()
+    page.get_by_role("tab", name="Versions").click()
     expect(page.get_by_role("button", name="Restore")).to_have_count(0)

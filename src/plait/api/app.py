@@ -28,6 +28,7 @@ from plait.api import (
     workers,
     workflows,
     ws,
+    yaml_export,
 )
 from plait.api import exec as exec_api
 from plait.api.deps import Context
@@ -52,6 +53,7 @@ ROUTERS = (
     tokens,
     audit_api,
     workflows,
+    yaml_export,
     versions,
     tasks,
     runs,

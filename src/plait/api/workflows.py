@@ -70,7 +70,9 @@ class WorkflowOut(WorkflowSpec):
     current_version: int
     created_at: datetime
     updated_at: datetime
-    next_fire_times: list[datetime] = Field(description="The next three scheduled runs, UTC.")
+    next_fire_times: list[datetime] = Field(
+        description="The next three scheduled runs, UTC; none while paused."
+    )
 
 
 class RunMark(BaseModel):
@@ -91,7 +93,7 @@ class WorkflowSummary(BaseModel):
     current_version: int
     created_at: datetime
     updated_at: datetime
-    next_fire_time: datetime | None
+    next_fire_time: datetime | None = Field(description="The next scheduled run; none if paused.")
     last_runs: list[RunMark] = Field(description="Its latest runs, newest first (up to 5).")
 
 
@@ -107,7 +109,7 @@ async def workflow_out(session: AsyncSession, wf: Workflow) -> WorkflowOut:
             "current_version": wf.current_version,
             "created_at": wf.created_at,
             "updated_at": wf.updated_at,
-            "next_fire_times": next_fire_times(wf.schedule, wf.timezone),
+            "next_fire_times": upcoming(wf.schedule, wf.timezone, wf.paused),
         }
     )
 
@@ -236,8 +238,13 @@ async def _last_runs(session: AsyncSession, workflow_ids: list[int]) -> dict[int
     return out
 
 
+def upcoming(schedule: str | None, timezone: str, paused: bool, count: int = 3) -> list[datetime]:
+    """The next fire times, none while paused: the schedule starts nothing then."""
+    return [] if paused else next_fire_times(schedule, timezone, count=count)
+
+
 def _summary(row: Any, last_runs: list[RunMark]) -> WorkflowSummary:
-    fire = next_fire_times(row["schedule"], row["timezone"], count=1)
+    fire = upcoming(row["schedule"], row["timezone"], row["paused"], count=1)
     return WorkflowSummary.model_validate(
         {**row, "next_fire_time": fire[0] if fire else None, "last_runs": last_runs}
     )

@@ -1,4 +1,5 @@
-"""Serving the UI: the page shell at `/` and the app's client-side routes, and /static.
+"""Serving the UI: the page shell on every path but the API's, /ws and /static (the app routes
+on the client, unknown paths included), and /static.
 
 The shell holds no data (everything comes from the authenticated API), so it is public, like
 /docs. Vendored files carry their version in the URL and are cached for good; the app's own
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -25,9 +27,24 @@ from starlette.types import Scope
 from plait.ui import assets
 
 router = APIRouter(include_in_schema=False)
-# The client-side routes: a reload or a shared link on any of them gets the shell.
-PAGES = ("/", "/login", "/workflows", "/runs", "/workers", "/settings")
-DEEP_PAGES = ("/workflows/{rest:path}", "/runs/{rest:path}", "/settings/{rest:path}")
+
+
+class PagePath(Convertor[str]):
+    """Any path the app may route on the client: a reload or a shared link on one of its
+    pages gets the shell, and so does an unknown path (the app then says "not found", with a
+    way home). Paths of the machine interfaces keep their own 404 (problem+json)."""
+
+    regex = r"(?!(?:api|static|ws)(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+# Starlette looks convertors up by name in one registry; "page" is this module's only one.
+register_url_convertor("page", PagePath())
 
 
 @cache
@@ -70,8 +87,8 @@ async def shell() -> HTMLResponse:
     )
 
 
-for _path in (*PAGES, *DEEP_PAGES):
-    router.add_api_route(_path, shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
+# Included after every other router: their routes match first.
+router.add_api_route("/{path:page}", shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
 
 
 COMPRESSIBLE = (".js", ".mjs", ".css", ".svg", ".html", ".json")

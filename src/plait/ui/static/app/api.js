@@ -80,7 +80,7 @@ async function refresh(stale) {
   return navigator.locks ? navigator.locks.request("plait-refresh", run) : run();
 }
 
-/** Call the API; returns parsed JSON (or null for 204), throws ApiError. */
+/** Call the API; returns parsed JSON (or null for 204; the text with `text: true`), throws ApiError. */
 export async function api(path, opts = {}) {
   let res = await send(path, opts, session?.access);
   if (res.status === 401 && session?.refresh && !opts.anonymous) {
@@ -90,6 +90,7 @@ export async function api(path, opts = {}) {
   if (res.status === 401 && !opts.anonymous) store(null);
   if (opts.raw) return res;
   const text = await res.text();
+  if (opts.text && res.ok) return text; // a document as the server wrote it (YAML)
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text.slice(0, 300) }; }
   if (!res.ok) throw new ApiError(res.status, data || {});

@@ -30,8 +30,11 @@ function edgePath(points) {
 }
 
 // A live run changes a few nodes at a time; the others are skipped.
-const Node = memo(({ n, status, selected }) => html`<g class=${`node s-${status || "none"} ${selected ? "selected" : ""}`}
-    data-task=${n.key} data-status=${status || ""} transform=${`translate(${n.x - n.width / 2},${n.y - n.height / 2})`}>
+// A graph that selects tasks makes each node a button, in the Tab order (Enter or Space).
+const Node = memo(({ n, status, selected, focusable }) => html`<g class=${`node s-${status || "none"} ${selected ? "selected" : ""}`}
+    data-task=${n.key} data-status=${status || ""} transform=${`translate(${n.x - n.width / 2},${n.y - n.height / 2})`}
+    tabindex=${focusable ? 0 : undefined} role=${focusable ? "button" : undefined}
+    aria-label=${focusable ? `${n.key}${status ? `, ${status.replace("_", " ")}` : ""}` : undefined} aria-pressed=${focusable ? String(!!selected) : undefined}>
   <rect width=${n.width} height=${n.height} rx="7" />
   <text x="12" y=${NODE_H / 2 + 4}>${n.key}</text>
   <title>${n.key}${status ? `: ${status}` : ""}</title>
@@ -84,20 +87,21 @@ export function Dag({ tasks, statuses = {}, selected, onSelect, height = 420 }) 
   const transform = view ? `translate(${view.x},${view.y}) scale(${view.k})` : "";
   // One click handler for every node (nodes stay memoised: no callback props).
   const click = (e) => { const node = e.target.closest?.("[data-task]"); if (node) onSelect?.(node.dataset.task); };
+  const key = (e) => { if ((e.key === "Enter" || e.key === " ") && e.target.closest?.("[data-task]")) { e.preventDefault(); click(e); } };
   return html`<div class="dag" ref=${box} style=${`height:${height}px`} data-testid="dag"
-      onMouseDown=${down} onMouseMove=${move} onMouseUp=${up} onMouseLeave=${up} onClick=${click}>
-    <svg role="img" aria-label=${`Task graph, ${tasks.length} tasks`}>
+      onMouseDown=${down} onMouseMove=${move} onMouseUp=${up} onMouseLeave=${up} onClick=${click} onKeyDown=${key}>
+    <svg role=${onSelect ? "group" : "img"} aria-label=${`Task graph, ${tasks.length} tasks`}>
       <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">
         <path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor" class="arrowhead" /></marker></defs>
       <g transform=${transform} style=${view ? "" : "visibility:hidden"}>
         ${edges}
-        ${shape.nodes.map((n) => html`<${Node} key=${n.key} n=${n} status=${statuses[n.key]} selected=${selected === n.key} />`)}
+        ${shape.nodes.map((n) => html`<${Node} key=${n.key} n=${n} status=${statuses[n.key]} selected=${selected === n.key} focusable=${!!onSelect} />`)}
       </g>
     </svg>
     <div class="zoom">
-      <button title="Zoom in" onClick=${() => zoom(1.25, box.current.clientWidth / 2, box.current.clientHeight / 2)}>+</button>
-      <button title="Zoom out" onClick=${() => zoom(0.8, box.current.clientWidth / 2, box.current.clientHeight / 2)}>−</button>
-      <button title="Fit" onClick=${fit}>Fit</button>
+      <button type="button" title="Zoom in" aria-label="Zoom in" onClick=${() => zoom(1.25, box.current.clientWidth / 2, box.current.clientHeight / 2)}>+</button>
+      <button type="button" title="Zoom out" aria-label="Zoom out" onClick=${() => zoom(0.8, box.current.clientWidth / 2, box.current.clientHeight / 2)}>−</button>
+      <button type="button" title="Fit the graph" onClick=${fit}>Fit</button>
     </div>
     ${Object.keys(counts).length ? html`<div class="legend">${Object.entries(counts).map(([s, n]) => `${n} ${s.replace("_", " ")}`).join(" · ")}</div>` : null}
   </div>`;

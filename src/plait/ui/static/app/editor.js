@@ -114,15 +114,17 @@ export function CodeEditor({ value, language = "python", onChange, readOnly = fa
   return html`<div class="code-editor" ref=${host} data-language=${language}></div>`;
 }
 
+const named = (label) => EditorView.contentAttributes.of({ "aria-label": label });
+
 /** Two texts side by side with their differences marked; unchanged stretches collapsed. */
-export function Diff({ a, b, language = "yaml" }) {
+export function Diff({ a, b, language = "yaml", labels = ["Older version", "Newer version"] }) {
   const host = useRef(null);
   useEffect(() => {
     const ext = extensions(language, true, null);
     const merge = new MergeView({
       parent: host.current,
-      a: { doc: a, extensions: ext },
-      b: { doc: b, extensions: ext },
+      a: { doc: a, extensions: [ext, named(labels[0])] },
+      b: { doc: b, extensions: [ext, named(labels[1])] },
       collapseUnchanged: { margin: 3, minSize: 6 },
       gutter: true,
     });

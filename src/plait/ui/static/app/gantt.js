@@ -42,7 +42,7 @@ export function Gantt({ run }) {
   const first = (t) => Math.min(...t.attempts.filter((a) => a.started_at).map((a) => Date.parse(a.started_at)));
   const rows = tasks.map((t) => [first(t), t]).sort((a, b) => a[0] - b[0]).map(([, t]) => t);
   const height = rows.length * ROW;
-  return html`<div class="gantt" data-testid="gantt">
+  return html`<div class="gantt" data-testid="gantt" tabindex="0" role="region" aria-label="Timeline of the tasks">
     <svg width="100%" viewBox=${`0 0 ${WIDTH} ${height + 24}`} preserveAspectRatio="xMinYMin meet" style=${`min-width:600px;height:${height + 24}px`}>
       ${TICKS.map((f) => html`<g><line class="axis" x1=${LABEL + f * (WIDTH - LABEL - 10)} x2=${LABEL + f * (WIDTH - LABEL - 10)} y1="0" y2=${height + 6} />
         <text x=${LABEL + f * (WIDTH - LABEL - 10)} y=${height + 20} text-anchor=${f === 1 ? "end" : f === 0 ? "start" : "middle"}>${duration((span * f) / 1000)}</text></g>`)}

@@ -3,7 +3,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { getSession, onSession, onNetwork, logout } from "./api.js";
 import { onStatus } from "./live.js";
-import { html, Link, navigate, onRoute, Modal, Toasts, Spinner, ErrorBox } from "./ui.js";
+import { html, Link, navigate, onRoute, Modal, Toasts, Spinner, ErrorBox, title } from "./ui.js";
 
 // Each page is loaded when first visited, so the workflows list does not wait for the code
 // editor, the graph layout and the charts that other pages use.
@@ -139,6 +139,12 @@ function redirect(session) {
   return location.pathname;
 }
 
+// Any path no route takes (the server answers every page path with this app).
+function NotFound({ path }) {
+  title("Not found");
+  return html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/workflows">Go to workflows</${Link}>.</p></div>`;
+}
+
 function App() {
   const [, setTick] = useState(0);
   const [session, setSession] = useState(getSession());
@@ -149,7 +155,7 @@ function App() {
 
   const path = redirect(session);
   const route = ROUTES.map(([re, ...rest]) => [path.match(re), ...rest]).find(([m]) => m);
-  const page = route ? html`<${Page} module=${route[1]} name=${route[2]} props=${route[3](route[0])} key=${route[1]} />` : html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/workflows">Go to workflows</${Link}>.</p></div>`;
+  const page = route ? html`<${Page} module=${route[1]} name=${route[2]} props=${route[3](route[0])} key=${route[1]} />` : html`<${NotFound} path=${path} />`;
   return html`
     ${session ? html`<${TopBar} user=${session.user} onHelp=${() => setHelp(true)} />` : null}
     <${Banners} />

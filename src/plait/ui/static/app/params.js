@@ -89,7 +89,7 @@ export function ParamsEditor({ rows, onChange, errors = {}, readOnly }) {
   return html`<div class="params-editor">
     ${rows.length === 0 ? html`<p class="muted">No parameters. Runs can still be started; add one to let people set values when they trigger.</p>` : html`
     <table class="params-table" style="width:100%">
-      <thead><tr><th>Name</th><th>Type</th><th>Default</th><th>Required</th><th>Choices (JSON list)</th><th>Min</th><th>Max</th><th>Description</th><th></th></tr></thead>
+      <thead><tr><th>Name</th><th>Type</th><th>Default</th><th>Required</th><th>Choices (JSON list)</th><th>Min</th><th>Max</th><th>Description</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${rows.map((r, i) => {
         const e = (f) => errors[`params.${r.name}${f ? "." + f : ""}`];
         return html`<tr data-param=${i}>

@@ -48,10 +48,20 @@ export function ago(iso) {
   const [unit, size] = abs < 3600 ? ["minute", 60] : abs < 86400 ? ["hour", 3600] : ["day", 86400];
   return rtf.format(Math.round(diff / size), unit);
 }
-export const stamp = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+// Dates in the browser's locale (its default: no locale named). With `timeZone` (a
+// workflow's, for its schedule) the time is that zone's wall clock, the zone named beside it.
+const WHEN = { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+const formats = new Map();
+function format(timeZone) {
+  if (!formats.has(timeZone)) {
+    formats.set(timeZone, new Intl.DateTimeFormat(undefined, timeZone ? { ...WHEN, timeZone, timeZoneName: "short" } : WHEN));
+  }
+  return formats.get(timeZone);
+}
+export const stamp = (iso, timeZone) => (iso ? format(timeZone).format(new Date(iso)) : "–");
 
-export function Time({ iso }) {
-  return html`<time datetime=${iso} title=${stamp(iso)}>${ago(iso)}</time>`;
+export function Time({ iso, zone }) {
+  return html`<time datetime=${iso} title=${stamp(iso, zone)}>${ago(iso)}</time>`;
 }
 
 export function Status({ status }) {
@@ -89,21 +99,10 @@ export function Empty({ title, children }) {
   return html`<div class="empty"><h3>${title}</h3><div>${children}</div></div>`;
 }
 
-export function Spinner() { return html`<div class="spinner" aria-label="Loading"></div>`; }
+export function Spinner() { return html`<div class="spinner" role="status" aria-label="Loading"></div>`; }
 
-export function Modal({ title, onClose, children, wide }) {
-  useEffect(() => {
-    const key = (e) => e.key === "Escape" && onClose();
-    addEventListener("keydown", key);
-    return () => removeEventListener("keydown", key);
-  }, [onClose]);
-  return html`<div class="modal-back" onClick=${(e) => e.target === e.currentTarget && onClose()}>
-    <div class=${`modal ${wide ? "wide" : ""}`} role="dialog" aria-modal="true" aria-label=${title}>
-      <header><h2>${title}</h2><button class="icon" aria-label="Close" onClick=${onClose}>×</button></header>
-      ${children}
-    </div>
-  </div>`;
-}
+// Dialogs live in dialog.js (focus trap, Escape, styled confirmations).
+export { Modal, ask } from "./dialog.js";
 
 // --- toasts ---
 const toastListeners = new Set();

@@ -20,7 +20,7 @@ export function LoginPage() {
     }
   };
   return html`<div class="login card">
-    <div class="brand"><img src="/static/app/favicon.svg" alt="" width="30" height="30" /> Plait</div>
+    <h1 class="brand"><img src="/static/app/favicon.svg" alt="" width="30" height="30" /> Plait</h1>
     <form onSubmit=${submit}>
       <div class="field"><label for="username">Username</label>
         <input id="username" name="username" autocomplete="username" required autofocus /></div>

@@ -183,7 +183,7 @@ function LogPane({ runId, task, attempt, started }) {
   }, [runId, task, attempt, started]);
   useEffect(() => { if (follow.current && box.current) box.current.scrollTop = box.current.scrollHeight; }, [text]);
   const onScroll = () => { const b = box.current; follow.current = b.scrollHeight - b.scrollTop - b.clientHeight < 30; };
-  return html`<div><pre class="log" ref=${box} onScroll=${onScroll} data-testid="log" data-state=${state}>${text || (state === "ended" ? "(no output)" : state === "error" ? "(the log could not be read)" : "(waiting for output…)")}</pre>
+  return html`<div><pre class="log" ref=${box} onScroll=${onScroll} data-testid="log" data-state=${state} tabindex="0" role="region" aria-label=${`Log of ${task}`}>${text || (state === "ended" ? "(no output)" : state === "error" ? "(the log could not be read)" : "(waiting for output…)")}</pre>
     <small>${state === "streaming" ? "● streaming" : state === "ended" ? "complete" : ""}</small></div>`;
 }
 
@@ -236,7 +236,7 @@ function Artifacts({ run }) {
   const items = list.data || [];
   return html`<div class="card"><h2>Artifacts</h2>
     <${ErrorBox} error=${list.error} />
-    ${items.length ? html`<table class="list" data-testid="artifacts"><thead><tr><th>Name</th><th>Task</th><th>Size</th><th></th></tr></thead>
+    ${items.length ? html`<table class="list" data-testid="artifacts"><thead><tr><th>Name</th><th>Task</th><th>Size</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${items.map((a) => html`<tr><td><code>${a.name}</code></td><td>${a.task_key}</td><td>${(a.size / 1024).toFixed(1)} KiB</td><td><button class="link" onClick=${() => download(a)}>Download</button></td></tr>`)}</tbody></table>`
       : html`<p class="muted">None. Tasks save files with <code>plait.log_artifact(path)</code>.</p>`}
   </div>`;

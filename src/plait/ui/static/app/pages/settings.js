@@ -2,7 +2,7 @@
 // channels and rules. The tab lives in ?tab= so a link can open the right one.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, q, getSession, login, updateUser } from "../api.js";
-import { html, Pager, Link, Time, useLoad, ErrorBox, Empty, Spinner, Modal, toast, fieldErrors, FieldError, Field, under, canEdit, isAdmin, title } from "../ui.js";
+import { html, Pager, Link, Time, useLoad, ErrorBox, Empty, Spinner, Modal, toast, fieldErrors, FieldError, Field, under, canEdit, isAdmin, title, ask } from "../ui.js";
 
 const TABS = [
   ["profile", "Profile"],
@@ -142,7 +142,7 @@ function Tokens() {
   const list = useLoad(() => api(`/api/v1/tokens${q({ all: all ? "true" : "" })}`), [all]);
   const items = [...(list.data || [])].reverse(); // newest first
   const revoke = async (t) => {
-    if (!confirm(`Revoke the token "${t.name}"? Anything using it stops working at once.`)) return;
+    if (!await ask({ title: `Revoke the token "${t.name}"?`, message: "Anything using it stops working at once.", action: "Revoke", danger: true })) return;
     await act(() => api(`/api/v1/tokens/${t.id}`, { method: "DELETE" }), `Token "${t.name}" revoked.`);
     list.reload();
   };
@@ -158,7 +158,7 @@ function Tokens() {
       : items.length === 0 ? html`<${Empty} title="No API tokens">
           <p>Create one above for scripts and the CLI (<code>PLAIT_TOKEN</code>); it acts with your role.</p></${Empty}>`
       : html`<div class="table-wrap"><table class="list" data-testid="tokens">
-          <thead><tr><th>Name</th>${all ? html`<th>User</th>` : null}<th>Prefix</th><th>State</th><th>Created</th><th>Expires</th><th>Last used</th><th></th></tr></thead>
+          <thead><tr><th>Name</th>${all ? html`<th>User</th>` : null}<th>Prefix</th><th>State</th><th>Created</th><th>Expires</th><th>Last used</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${items.map((t) => html`<${TokenRow} key=${t.id} t=${t} all=${all} onRevoke=${revoke} />`)}</tbody>
         </table></div>`}
     ${created ? html`<${SecretModal} token=${created} onClose=${() => setCreated(null)} />` : null}
@@ -246,7 +246,7 @@ function Users() {
     <${ErrorBox} error=${list.error} onRetry=${list.reload} />
     ${list.data === null ? (list.loading ? html`<${Spinner} />` : null)
       : html`<div class="table-wrap"><table class="list" data-testid="users">
-          <thead><tr><th>Username</th><th>Email</th><th>Role</th><th>State</th><th>Created</th><th></th></tr></thead>
+          <thead><tr><th>Username</th><th>Email</th><th>Role</th><th>State</th><th>Created</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${items.map((u) => html`<${UserRow} key=${u.id} u=${u} onChange=${replace} />`)}</tbody>
         </table></div>
         <${Pager} page=${page} next=${list.data?.next_cursor} setCursors=${setCursors} />`}
@@ -267,8 +267,8 @@ function UserRow({ u, onChange }) {
     // A refused change (the last admin) leaves the select showing what is stored.
     if (!(await patch({ role: el.value }, `${u.username} is now ${el.value}.`))) el.value = u.role;
   };
-  const toggle = () => {
-    if (u.is_active && !confirm(`Deactivate ${u.username}? They are logged out and their API tokens stop working.`)) return;
+  const toggle = async () => {
+    if (u.is_active && !await ask({ title: `Deactivate ${u.username}?`, message: "They are logged out and their API tokens stop working.", action: "Deactivate", danger: true })) return;
     patch({ is_active: !u.is_active }, `${u.username} ${u.is_active ? "deactivated" : "activated"}.`);
   };
   return html`<tr data-user=${u.username}>
@@ -348,7 +348,7 @@ function Channels({ list, onChange }) {
           ${canEdit() ? html`<p>Add one with <b>New channel</b>: Slack, email, or a signed webhook. Then add a rule that sends events to it.</p>`
             : html`<p>Ask an editor to add one.</p>`}</${Empty}>`
       : html`<div class="table-wrap"><table class="list">
-          <thead><tr><th>Name</th><th>Kind</th><th>Sends to</th><th>Secret</th><th>State</th><th></th></tr></thead>
+          <thead><tr><th>Name</th><th>Kind</th><th>Sends to</th><th>Secret</th><th>State</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${items.map((c) => html`<${ChannelRow} key=${c.id} c=${c} onChange=${onChange} />`)}</tbody>
         </table></div>`}
     ${adding ? html`<${ChannelModal} onClose=${() => setAdding(false)} onCreated=${() => { setAdding(false); onChange(); }} />` : null}
@@ -376,7 +376,7 @@ function ChannelRow({ c, onChange }) {
     toast(out.ok ? `Test message sent to ${c.name}${code}.` : `Test to ${c.name} failed${code}: ${out.error || "no answer"}`, out.ok ? "ok" : "bad");
   };
   const remove = async () => {
-    if (!confirm(`Delete the channel "${c.name}"? Its rules and delivery history go with it.`)) return;
+    if (!await ask({ title: `Delete the channel "${c.name}"?`, message: "Its rules and delivery history go with it.", action: "Delete", danger: true })) return;
     if ((await act(() => api(`/api/v1/channels/${c.id}`, { method: "DELETE" }), `Channel "${c.name}" deleted.`)) !== undefined) onChange();
   };
   const enable = async () => {
@@ -507,7 +507,7 @@ function Rules({ list, channels }) {
             : channels.length ? html`<p>Add one with <b>New rule</b>, e.g. failed runs of every workflow to your team's channel.</p>`
             : html`<p>Create a channel first, then a rule that sends events to it.</p>`}</${Empty}>`
       : html`<div class="table-wrap"><table class="list">
-          <thead><tr><th>Name</th><th>Channel</th><th>Workflows</th><th>Events</th><th>State</th><th></th></tr></thead>
+          <thead><tr><th>Name</th><th>Channel</th><th>Workflows</th><th>Events</th><th>State</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${items.map((r) => html`<${RuleRow} key=${r.id} r=${r} channel=${names[r.channel_id]} onChange=${list.reload} />`)}</tbody>
         </table></div>`}
     ${adding ? html`<${RuleModal} channels=${channels} onClose=${() => setAdding(false)} onCreated=${() => { setAdding(false); list.reload(); }} />` : null}
@@ -522,7 +522,7 @@ function scopeText(r) {
 
 function RuleRow({ r, channel, onChange }) {
   const remove = async () => {
-    if (!confirm(`Delete the rule "${r.name}"?`)) return;
+    if (!await ask({ title: `Delete the rule "${r.name}"?`, message: "It sends no more notifications.", action: "Delete", danger: true })) return;
     if ((await act(() => api(`/api/v1/rules/${r.id}`, { method: "DELETE" }), `Rule "${r.name}" deleted.`)) !== undefined) onChange();
   };
   const enable = async () => {

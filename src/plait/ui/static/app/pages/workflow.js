@@ -1,10 +1,10 @@
 // One workflow: its graph coloured by the last run, schedule, recent runs; the editor; the
 // version history with a side-by-side diff and restore; trigger, clone, pause, delete.
 import { useEffect, useState } from "preact/hooks";
-import { dump } from "js-yaml";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
-import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, Field, stamp } from "../ui.js";
+import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, Field, stamp, ask } from "../ui.js";
+import { Tabs, TabPanel } from "../tabs.js";
 import { Dag } from "../dag.js";
 import { Diff } from "../editor.js";
 import { ParamsForm, defaults } from "../params.js";
@@ -60,11 +60,11 @@ export function WorkflowPage({ ref_ }) {
     catch (err) { toast(err.message, "bad"); }
   };
   const remove = async () => {
-    if (!confirm(`Delete ${w.name} with all its runs and versions? This cannot be undone.`)) return;
+    if (!await ask({ title: `Delete ${w.name}?`, message: "The workflow goes with all its runs and versions. This cannot be undone.", action: "Delete", danger: true })) return;
     try { await api(`/api/v1/workflows/${w.id}`, { method: "DELETE" }); toast(`Deleted ${w.name}`); navigate("/workflows"); }
     catch (err) { toast(err.message, "bad"); }
   };
-  const tabLink = (id, label) => html`<button class=${tab === id ? "active" : ""} onClick=${() => setTab(id)}>${label}</button>`;
+  const tabs = [["overview", "Overview"], ...(edit ? [["edit", "Edit"]] : []), ["versions", "Versions"]];
 
   return html`<div class="page" data-workflow-id=${w.id}>
     <div class="crumbs"><${Link} href="/workflows">Workflows</${Link}> /</div>
@@ -79,13 +79,11 @@ export function WorkflowPage({ ref_ }) {
           <button class="danger" onClick=${remove}>Delete</button>` : null}
       </div>
     </div>
-    <div class="tabs" role="tablist">
-      ${tabLink("overview", "Overview")}${edit ? tabLink("edit", "Edit") : null}${tabLink("versions", "Versions")}
-    </div>
-    ${tab === "overview" ? html`<${Overview} w=${w} runs=${runs} />`
+    <${Tabs} id="workflow" label="Workflow sections" tabs=${tabs} current=${tab} onSelect=${setTab} />
+    <${TabPanel} id="workflow" current=${tab}>${tab === "overview" ? html`<${Overview} w=${w} runs=${runs} />`
       : tab === "edit" && edit ? html`<${WorkflowEditor} key=${w.current_version} initial=${w} version=${w.current_version}
           onSaved=${(saved) => { wf.setData(saved); if (saved.name !== ref_) navigate(`/workflows/${enc(saved.name)}?tab=edit`, { replace: true }); }} />`
-      : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}
+      : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}</${TabPanel}>
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "clone" ? html`<${CloneDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
   </div>`;
@@ -114,7 +112,7 @@ function Overview({ w, runs }) {
         ${w.description ? html`<p>${w.description}</p>` : null}
         <dl class="kv">
           <dt>Schedule</dt><dd>${w.schedule ? html`<code>${w.schedule}</code> <small>${w.timezone}</small>` : "manual only"}</dd>
-          ${w.schedule ? html`<dt>Next runs</dt><dd data-testid="next-fire">${w.paused ? "paused" : w.next_fire_times.map((t) => html`<div title=${t}>${stamp(t)}</div>`)}</dd>` : null}
+          ${w.schedule ? html`<dt>Next runs</dt><dd data-testid="next-fire">${w.paused ? "none while paused" : w.next_fire_times.map((t) => html`<div><time datetime=${t} title=${stamp(t)}>${stamp(t, w.timezone)}</time></div>`)}</dd>` : null}
           <dt>Tags</dt><dd>${w.tags.length ? w.tags.map((t) => html`<${Link} class="chip" href=${`/workflows?tag=${enc(t)}`}>#${t}</${Link}> `) : "–"}</dd>
           <dt>Tasks</dt><dd>${w.tasks.length}</dd>
           <dt>Max active runs</dt><dd>${w.max_active_runs}</dd>
@@ -182,15 +180,13 @@ function CloneDialog({ w, onClose }) {
   </${Modal}>`;
 }
 
-const yaml = (spec) => dump(spec, { lineWidth: 100 });
-
 function Versions({ w, onRestored }) {
   const list = useLoad(() => api(`/api/v1/workflows/${w.id}/versions?limit=100`), [w.id, w.current_version]);
   const [pair, setPair] = useState(null); // [older, newer]
   const items = list.data?.items || [];
   useEffect(() => { if (items.length > 1 && !pair) setPair([items[1].version, items[0].version]); }, [items.length]);
   const restore = async (n) => {
-    if (!confirm(`Restore version ${n}? It becomes a new version; nothing is lost.`)) return;
+    if (!await ask({ title: `Restore version ${n}?`, message: "It becomes a new version; nothing is lost.", action: "Restore" })) return;
     try {
       const saved = await api(`/api/v1/workflows/${w.id}/versions/${n}/restore`, { method: "POST" });
       toast(`Restored version ${n} as version ${saved.current_version}`);
@@ -216,7 +212,8 @@ function Versions({ w, onRestored }) {
 }
 
 function Compare({ w, a, b, versions, setPair }) {
-  const docs = useLoad(() => Promise.all([a, b].map((n) => api(`/api/v1/workflows/${w.id}/versions/${n}`))), [a, b]);
+  // As `plait export` writes each version (the server's YAML, as in the editor's YAML tab).
+  const docs = useLoad(() => Promise.all([a, b].map((n) => api(`/api/v1/workflows/${w.id}/versions/${n}/export`, { text: true }))), [a, b]);
   const summary = useLoad(() => api(`/api/v1/workflows/${w.id}/versions/${a}/diff/${b}`), [a, b]);
   const pick = (i) => html`<select aria-label=${i ? "Newer version" : "Older version"} value=${[a, b][i]} onChange=${(e) => setPair(i ? [a, Number(e.target.value)] : [Number(e.target.value), b])}>
     ${versions.map((v) => html`<option value=${v.version}>v${v.version}</option>`)}</select>`;
@@ -225,6 +222,6 @@ function Compare({ w, a, b, versions, setPair }) {
   return html`<div>
     <div class="toolbar">${pick(0)} → ${pick(1)} ${s ? html`<small>${changed.length ? `changed: ${changed.join("; ")}` : "no differences"}</small>` : null}</div>
     <${ErrorBox} error=${docs.error} />
-    ${docs.data ? html`<${Diff} a=${yaml(docs.data[0].spec)} b=${yaml(docs.data[1].spec)} />` : html`<${Spinner} />`}
+    ${docs.data ? html`<${Diff} a=${docs.data[0]} b=${docs.data[1]} labels=${[`Version ${a}`, `Version ${b}`]} />` : html`<${Spinner} />`}
   </div>`;
 }

@@ -1,13 +1,14 @@
 // The workflow editor: settings, params schema, and one card per task with a real code editor
 // and a dependency picker; the graph redraws as you type. Or the whole document as YAML.
 // The API validates; its errors are shown beside the field each belongs to.
-import { useCallback, useMemo, useState } from "preact/hooks";
-import { dump, load } from "js-yaml";
+import { useCallback, useMemo, useRef, useState } from "preact/hooks";
+import { load } from "js-yaml";
 import { api } from "../api.js";
 import { html, ErrorBox, Field, fieldErrors, memo, toast, ValueInput } from "../ui.js";
 import { CodeEditor } from "../editor.js";
 import { Dag } from "../dag.js";
 import { ParamsEditor } from "../params.js";
+import { Tabs, TabPanel } from "../tabs.js";
 
 const BODY = { python: "code", shell: "command", callable: "callable" };
 const STARTER = {
@@ -133,9 +134,18 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
   const keyList = draft.tasks.map((t) => t.key);
   const keys = useMemo(() => keyList, [keyList.join("\n")]);
 
-  const switchMode = (next) => {
+  // The YAML is the server's, byte for byte what `plait export` writes: the saved definition
+  // while the form is untouched, else the draft as it would be exported once saved.
+  const first = useRef(draft);
+  const toYaml = () => (!isNew && draft === first.current
+    ? api(`/api/v1/workflows/${initial.id}/export`, { text: true })
+    : api("/api/v1/workflow-yaml", { method: "POST", body: fromDraft(draft), text: true }));
+  const switchMode = async (next) => {
     if (next === mode) return;
-    if (next === "yaml") { setYamlText(dump(fromDraft(draft), { lineWidth: 100 })); setMode("yaml"); return; }
+    if (next === "yaml") {
+      try { setYamlText(await toYaml()); setMode("yaml"); setError(null); } catch (err) { setError(Object.assign(err, { verb: "Not shown as YAML" })); }
+      return;
+    }
     try { setDraft(toDraft(load(yamlText) || {})); setMode("form"); setError(null); } catch (err) { setError({ title: "YAML does not parse", message: err.message }); }
   };
 
@@ -155,19 +165,16 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
     } finally { setBusy(false); }
   };
 
-  const generalErrors = error && !error.errors?.length ? error : error?.errors?.length ? { title: "Not saved", message: `${error.errors.length} problem${error.errors.length > 1 ? "s" : ""}: see the fields marked in red.`, errors: error.errors } : null;
+  const generalErrors = error && !error.errors?.length ? error : error?.errors?.length ? { title: error.verb || "Not saved", message: `${error.errors.length} problem${error.errors.length > 1 ? "s" : ""}: see the fields marked in red.`, errors: error.errors } : null;
   return html`<div class="workflow-editor">
     <div class="toolbar">
-      <div class="tabs" style="margin:0;border:none">
-        <button class=${mode === "form" ? "active" : ""} onClick=${() => switchMode("form")}>Form</button>
-        <button class=${mode === "yaml" ? "active" : ""} onClick=${() => switchMode("yaml")}>YAML</button>
-      </div>
+      <${Tabs} id="editor" label="Edit as" tabs=${[["form", "Form"], ["yaml", "YAML"]]} current=${mode} onSelect=${switchMode} style="margin:0;border:none" />
       <span class="spacer" style="flex:1"></span>
       ${onCancel ? html`<button onClick=${onCancel}>Cancel</button>` : null}
       <button class="primary" onClick=${save} disabled=${busy}>${busy ? "Saving…" : isNew ? "Create workflow" : "Save"}</button>
     </div>
     <${ErrorBox} error=${generalErrors} />
-    ${mode === "yaml" ? html`<${YamlEditor} text=${yamlText} setText=${setYamlText} />` : html`
+    <${TabPanel} id="editor" current=${mode}>${mode === "yaml" ? html`<${YamlEditor} text=${yamlText} setText=${setYamlText} />` : html`
       <${Settings} draft=${draft} set=${set} errors=${errors} />
       <div class="card"><h2>Parameters</h2>
         <${ParamsEditor} rows=${draft.params} onChange=${(params) => set({ params })} errors=${errors} /></div>
@@ -179,6 +186,6 @@ export function WorkflowEditor({ initial, version, onSaved, onCancel }) {
           <button onClick=${() => set({ tasks: [...draft.tasks, { key: `task${draft.tasks.length + 1}`, kind: "python", code: STARTER.python, depends_on: [] }] })}>+ Add task</button>
         </div>
         <div><h2>Graph</h2><div style="position:sticky;top:64px"><${Dag} tasks=${draft.tasks.filter((t) => t.key)} height=${360} /></div></div>
-      </div>`}
+      </div>`}</${TabPanel}>
   </div>`;
 }

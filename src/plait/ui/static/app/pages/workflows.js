@@ -62,7 +62,7 @@ export function WorkflowsPage() {
       <select aria-label="Sort" value=${filters.sort} onChange=${(e) => change({ sort: e.target.value })}>
         <option value="name">Name A–Z</option><option value="-name">Name Z–A</option><option value="-updated">Recently changed</option><option value="-created">Newest</option>
       </select>
-      ${filters.tag.map((t) => html`<span class="chip on" onClick=${() => toggleTag(t)} title="Remove tag filter">#${t} ×</span>`)}
+      ${filters.tag.map((t) => html`<button type="button" class="chip on" onClick=${() => toggleTag(t)} title="Remove tag filter" aria-label=${`Remove tag filter #${t}`}>#${t} ×</button>`)}
       ${list.loading ? html`<small>Loading…</small>` : null}
     </div>
     <${ErrorBox} error=${list.error} onRetry=${list.reload} />
@@ -85,11 +85,11 @@ function Row({ w, onTag }) {
   return html`<tr data-workflow=${w.name}>
     <td><${Link} href=${href}><b>${w.name}</b></${Link}>${w.paused ? html` <span class="status s-cancelled">paused</span>` : null}
       ${w.description ? html`<div class="muted" style="max-width:420px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis">${w.description}</div>` : null}</td>
-    <td>${w.tags.map((t) => html`<span class="chip" onClick=${() => onTag(t)}>#${t}</span> `)}</td>
+    <td>${w.tags.map((t) => html`<button type="button" class="chip" onClick=${() => onTag(t)} title=${`Only #${t}`}>#${t}</button> `)}</td>
     <td><span class="marks">${[...w.last_runs].reverse().map((r) => html`<${Link} href=${`/runs/${r.id}`} class=${`mark s-${r.status}`} title=${`run ${r.id}: ${r.status}`}></${Link}>`)}</span>
       ${w.last_runs.length === 0 ? html`<small>no runs</small>` : null}</td>
     <td>${w.schedule ? html`<code>${w.schedule}</code>` : html`<small>manual</small>`}</td>
-    <td>${w.paused || !w.next_fire_time ? html`<small>–</small>` : html`<${Time} iso=${w.next_fire_time} />`}</td>
+    <td>${w.paused || !w.next_fire_time ? html`<small>–</small>` : html`<${Time} iso=${w.next_fire_time} zone=${w.timezone} />`}</td>
     <td>${w.owner || "–"}</td>
     <td><${Time} iso=${w.updated_at} /></td>
   </tr>`;
