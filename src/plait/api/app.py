@@ -13,6 +13,7 @@ from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
+    backfills,
     health,
     hooks,
     lineage,
@@ -55,6 +56,7 @@ ROUTERS = (
     versions,
     tasks,
     runs,
+    backfills,
     lineage,
     results,
     hooks,
