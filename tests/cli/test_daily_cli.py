@@ -293,3 +293,52 @@ def test_run_output_json_with_watch_is_the_ended_run(live: Plait, trained: Any) 
     run = as_json(live.cli, "run", "trained", "--watch")
     assert run["status"] == "succeeded"
     assert [a["status"] for a in run["tasks"][0]["attempts"]][-1] == "succeeded"
+
+
+# 6. Progress while watching, backfills ---------------------------------------------------------
+
+PROGRESS = """\
+name: {name}
+tasks:
+  - key: slow
+    kind: python
+    code: |
+      import time, plait
+      plait.progress(0.5, "half way")
+      time.sleep(4)
+"""
+
+
+def test_watch_shows_the_progress_a_task_reports(live: Plait, tmp_path: Path) -> None:
+    apply(live, tmp_path, PROGRESS.format(name="progressing"))
+    stdout = live.cli.ok("run", "progressing", "--watch")
+    assert re.search(r"task slow 50% half way(, about \S+ left)?$", stdout, re.M), stdout
+    assert "task slow succeeded" in stdout
+
+
+def test_backfill_runs_each_fire_time_once_and_lists_them(live: Plait, tmp_path: Path) -> None:
+    apply(live, tmp_path, SCHEDULED.format(name="daily", command="echo day"))
+    window = ("--from", "2026-03-01", "--to", "2026-03-03")
+    done = live.cli.run("backfill", "daily", *window, "--max-parallel", "2", "--watch")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.search(
+        r"^started backfill (\d+) of daily: 3 run\(s\), 2 at a time$", done.stdout, re.M
+    )
+    assert found, done.stdout
+    bid = found.group(1)
+    assert done.stdout.rstrip().endswith(f"backfill {bid} succeeded"), done.stdout
+
+    shown = as_json(live.cli, "backfills", "show", bid)
+    assert [r["status"] for r in shown["runs"]] == ["succeeded"] * 3
+    fire_times = live.cli.ok("backfills", "show", bid)
+    for day in ("01", "02", "03"):
+        assert f"2026-03-{day} 06:00 CET\tsucceeded" in fire_times, fire_times
+    rows = table(live.cli.ok("backfills", "list", "daily"))
+    assert [(r["id"], r["status"], r["runs"]) for r in rows] == [(bid, "succeeded", "3")]
+
+    again = as_json(live.cli, "backfill", "daily", *window)
+    assert again["total"] == 0 and len(again["skipped"]) == 3, "each fire time runs once"
+    assert "has no failed or cancelled runs to retry" in live.cli.fails("backfills", "retry", bid)
+    apply(live, tmp_path, PROGRESS.format(name="unscheduled"))
+    problem = live.cli.fails("backfill", "unscheduled", *window)
+    assert "has no recurring schedule" in problem

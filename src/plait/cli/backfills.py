@@ -40,12 +40,17 @@ def start(
         typer.Option(
             "--from",
             metavar="DATE",
-            help="First fire time: 2026-03-01 or 2026-03-01T06:00, read in the workflow's "
+            help="The range's start: 2026-03-01 or 2026-03-01T06:00, read in the workflow's "
             "timezone (or with an offset).",
         ),
     ],
     end_at: Annotated[
-        str, typer.Option("--to", metavar="DATE", help="Last fire time (included), as --from.")
+        str,
+        typer.Option(
+            "--to",
+            metavar="DATE",
+            help="The range's end, included (a date: all its day), as --from.",
+        ),
     ],
     max_parallel: Annotated[
         int, typer.Option(min=1, max=32, help="Runs of the backfill at once.")
@@ -115,7 +120,7 @@ def _progress(b: dict[str, Any]) -> str:
 @api_command
 def backfills_list(
     name: Annotated[str, typer.Argument(help="The workflow's name (or id).")],
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
     output: Output = Format.table,
 ) -> None:
