@@ -293,6 +293,8 @@ def test_run_output_json_with_watch_is_the_ended_run(live: Plait, trained: Any) 
     run = as_json(live.cli, "run", "trained", "--watch")
     assert run["status"] == "succeeded"
     assert [a["status"] for a in run["tasks"][0]["attempts"]][-1] == "succeeded"
+    again = as_json(live.cli, "runs", "rerun", str(run["id"]), "--watch")
+    assert (again["rerun_of"], again["status"]) == (run["id"], "succeeded")
 
 
 # 6. Progress while watching, backfills ---------------------------------------------------------

@@ -71,9 +71,9 @@ class Login:
         use when no URL is given."""
         config = _read_config()
         tokens = {k: v for k, v in asdict(self).items() if k != "url"}
-        config["servers"][self.url] = tokens
+        config["servers"][_same(self.url)] = tokens
         if current or not config["current"]:
-            config["current"] = self.url
+            config["current"] = _same(self.url)
         path = config_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -43,6 +43,16 @@ Watch = Annotated[
     bool,
     typer.Option("--watch", "-w", help="Follow the run until it ends; exit 1 unless it succeeds."),
 ]
+RunOutput = Annotated[
+    Format,
+    typer.Option(
+        "--output",
+        "-o",
+        case_sensitive=False,
+        help="table (default), or the run as json or yaml, alone on stdout; with --watch, the "
+        "run as it ended.",
+    ),
+]
 ATTEMPT_FINISHED = frozenset(
     {"succeeded", "failed", "up_for_retry", "upstream_failed", "skipped", "cancelled"}
 )
@@ -60,27 +70,14 @@ def start(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Start at most one run for this key; again, show that run.")
     ] = None,
-    output: Annotated[
-        Format,
-        typer.Option(
-            "--output",
-            "-o",
-            case_sensitive=False,
-            help="table (default), or the run as json or yaml, alone on stdout; with --watch, "
-            "the run as it ended.",
-        ),
-    ] = Format.table,
+    output: RunOutput = Format.table,
 ) -> None:
     """Start a run of workflow NAME and print its id and status (with --watch, follow it)."""
     body = {"params": parse_pairs(param or []), "description": description}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     client = connect()
     run = client.request("POST", f"{workflow_path(name)}/runs", json=body, headers=headers)
-    if output is not Format.table:
-        ended = wait(client, run["id"]) if watch_ else run
-        emit(ended, output, lambda: None)
-        if watch_ and ended["status"] != "succeeded":
-            raise typer.Exit(1)
+    if _as_data(client, run, output, watch_):
         return
     what = f"run {run['id']} of {run['workflow']}"
     if client.last_status == 200:  # the key was used before: this is that run, not a new one
@@ -88,6 +85,18 @@ def start(
     else:
         out.print(Text(f"started {what}: {run['status']}"))
     _maybe_watch(client, run["id"], watch_)
+
+
+def _as_data(client: Client, run: dict[str, Any], output: Format, watch_: bool) -> bool:
+    """With --output json or yaml: print the run (with --watch, as it ended), exit 1 if
+    watched and it did not succeed, and say so (True); the caller prints nothing else."""
+    if output is Format.table:
+        return False
+    ended = wait(client, run["id"]) if watch_ else run
+    emit(ended, output, lambda: None)
+    if watch_ and ended["status"] != "succeeded":
+        raise typer.Exit(1)
+    return True
 
 
 def _maybe_watch(client: Client, run_id: int, wanted: bool) -> None:
@@ -278,25 +287,31 @@ class LogReader:
 
 @runs_app.command("cancel")
 @api_command
-def runs_cancel(run_id: RunId) -> None:
+def runs_cancel(run_id: RunId, output: Output = Format.table) -> None:
     """Stop a run (it keeps going until its tasks have stopped).
 
     Tasks not started are cancelled, running ones are sent SIGTERM; the run ends `cancelled`
     once they are gone."""
     run = connect().request("POST", f"{run_path(run_id)}/cancel")
     said = f"cancel requested for run {run_id} ({run['status']}); "
-    out.print(Text(said + "it ends cancelled once its running tasks have stopped"))
+    emit(
+        run,
+        output,
+        lambda: out.print(Text(said + "it ends cancelled once its running tasks have stopped")),
+    )
 
 
 @runs_app.command("retry")
 @api_command
-def runs_retry(run_id: RunId, watch_: Watch = False) -> None:
+def runs_retry(run_id: RunId, watch_: Watch = False, output: RunOutput = Format.table) -> None:
     """Resume a failed or cancelled run: only the tasks that did not succeed run again.
 
     Tasks that succeeded keep their outputs; the run goes on as the same run."""
     client = connect()
     before = {t["key"]: latest(t) for t in client.request("GET", run_path(run_id))["tasks"]}
     run = client.request("POST", f"{run_path(run_id)}/retry")
+    if _as_data(client, run, output, watch_):
+        return
     # The server made a new attempt for each task that runs again: find them by number.
     again = [
         (t["key"], before[t["key"]]["status"], latest(t)["attempt"])
@@ -311,10 +326,12 @@ def runs_retry(run_id: RunId, watch_: Watch = False) -> None:
 
 @runs_app.command("rerun")
 @api_command
-def runs_rerun(run_id: RunId, watch_: Watch = False) -> None:
+def runs_rerun(run_id: RunId, watch_: Watch = False, output: RunOutput = Format.table) -> None:
     """Start a new run of the workflow's current version with this run's params."""
     client = connect()
     run = client.request("POST", f"{run_path(run_id)}/rerun")
+    if _as_data(client, run, output, watch_):
+        return
     what = f"run {run['id']} of {run['workflow']} (rerun of run {run_id})"
     out.print(Text(f"started {what}: {run['status']}"))
     _maybe_watch(client, run["id"], watch_)
