@@ -60,6 +60,10 @@ async def test_each_fire_time_across_both_dst_changes_runs_once_with_its_logical
     assert again.status_code == 201
     assert again.json()["total"] == 0 and again.json()["status"] == "succeeded"
     assert iso(again.json()["skipped"]) == iso(expected[autumn.json()["id"]])
+    gone = await client.delete("/api/v1/workflows/nightly", headers=ed.headers)
+    assert gone.status_code == 204, gone.text  # its backfills go with it
+    missing = await client.get(f"/api/v1/backfills/{spring.json()['id']}", headers=ed.headers)
+    assert missing.status_code == 404
 
 
 async def test_at_most_max_parallel_runs_of_a_backfill_run_at_once(
@@ -150,6 +154,8 @@ async def test_requests_that_cannot_be_backfilled_are_refused_naming_the_field(
         ("minutely", {"start": "2026-05-01", "end": "2026-05-01"}, "end", "1440 fire times"),
         ("minutely", {"start": "2026-02-30"}, "start", "is not a date"),
         ("minutely", {"end": "next tuesday"}, "end", "is not a date"),
+        ("minutely", {"start": "0001-01-01"}, "start", "outside the years 1900 to 2999"),
+        ("minutely", {"end": "9999-12-31"}, "end", "outside the years 1900 to 2999"),
         ("minutely", {"max_parallel": 33}, "max_parallel", "32"),
         ("minutely", {"params": {"m": 1}}, "params.m", "unknown parameter"),
     ]

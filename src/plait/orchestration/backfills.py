@@ -35,21 +35,31 @@ from plait.workflows.schedule import ONCE, due_fire_times
 
 MAX_FIRE_TIMES = 1000  # runs one backfill may make
 COUNT_LIMIT = 10_000  # fire times counted to say how many a refused range holds
+YEARS = (1900, 2999)  # what a backfill's range may reach: cron's computation is sound there
 COUNTED = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 def read_instant(field: str, text: str, tz: str, *, end: bool = False) -> datetime:
     """A date or an ISO 8601 date-time, in UTC. A date, or a date-time without an offset,
     is read in the workflow's timezone; an end date covers its whole day."""
-    zone = ZoneInfo(tz)
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
-            return (moment - timedelta(microseconds=1) if end else moment).astimezone(UTC)
-        parsed = datetime.fromisoformat(text)
+        moment = _instant(text, ZoneInfo(tz), end)
     except ValueError:
         raise InvalidInput([FieldError((field,), _NOT_A_DATE, "date")]) from None
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)  # refused just below
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        why = f"is outside the years {YEARS[0]} to {YEARS[1]}"
+        raise InvalidInput([FieldError((field,), why, "date")])
+    return moment
+
+
+def _instant(text: str, zone: ZoneInfo, end: bool) -> datetime:
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
+        return (moment - timedelta(microseconds=1) if end else moment).astimezone(UTC)
+    parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
