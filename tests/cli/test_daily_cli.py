@@ -219,6 +219,9 @@ def test_channels_and_rules(live: Plait) -> None:
     assert as_json(live.cli, "rules", "disable", str(rule["id"]))["enabled"] is False
     tested = live.cli.run("channels", "test", "ops")
     assert tested.returncode == 1 and "not sent" in tested.stderr, tested.stdout
+    tried = table(live.cli.ok("channels", "deliveries", "--channel", "ops"))
+    assert [(r["channel"], r["event"]) for r in tried] == [(str(channel["id"]), "test")]
+    assert tried[0]["status"] != "sent" and tried[0]["error"], tried
     assert "deleted channel ops" in live.cli.ok("channels", "delete", "ops", "--yes")
     assert "no channel 'ops'" in live.cli.fails("channels", "show", "ops")
 
@@ -335,6 +338,8 @@ def test_backfill_runs_each_fire_time_once_and_lists_them(live: Plait, tmp_path:
     fire_times = live.cli.ok("backfills", "show", bid)
     for day in ("01", "02", "03"):
         assert f"2026-03-{day} 06:00 CET\tsucceeded" in fire_times, fire_times
+    made = as_json(live.cli, "runs", "list", "--workflow", "daily", "--trigger", "backfill")
+    assert sorted(r["id"] for r in made["items"]) == sorted(r["id"] for r in shown["runs"])
     rows = table(live.cli.ok("backfills", "list", "daily"))
     assert [(r["id"], r["status"], r["runs"]) for r in rows] == [(bid, "succeeded", "3")]
 

@@ -14,10 +14,10 @@ from rich.text import Text
 from plait.cli.client import Client
 from plait.cli.common import Yes, api_command, connect, err, out, parse_pairs
 from plait.cli.output import Format, Output, emit, print_table
-from plait.cli.views import compact
+from plait.cli.views import compact, timestamp
 
 channels_app = typer.Typer(
-    help="Notification channels: list, show, create, test, enable, disable, delete.",
+    help="Notification channels: list, show, create, test, deliveries, enable, disable, delete.",
     no_args_is_help=True,
 )
 rules_app = typer.Typer(
@@ -176,6 +176,44 @@ def channels_delete(channel: Channel, yes: Yes = False) -> None:
         typer.confirm(f"Delete channel {channel} and its rules?", abort=True)
     client.request("DELETE", f"{CHANNELS}/{number}")
     out.print(Text(f"deleted channel {channel}"))
+
+
+@channels_app.command("deliveries")
+@api_command
+def channels_deliveries(
+    channel: Annotated[str | None, typer.Option(help="Only this channel's.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only in this status: pending, sent, failed.")
+    ] = None,
+    run: Annotated[int | None, typer.Option(min=1, help="Only about this run.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    output: Output = Format.table,
+) -> None:
+    """What was sent (or is being tried), newest first: to check that a channel works."""
+    client = connect()
+    params: dict[str, Any] = {"limit": limit, "status": status, "run_id": run}
+    if channel:
+        params["channel_id"] = channel_id(client, channel)
+    page = client.request(
+        "GET", "/api/v1/deliveries", params={k: v for k, v in params.items() if v is not None}
+    )
+
+    def table() -> None:
+        rows = Table("id", "channel", "event", "run", "status", "tries", "created (UTC)", "error")
+        for d in page["items"]:
+            rows.add_row(
+                str(d["id"]),
+                str(d["channel_id"]),
+                d["event_type"],
+                str(d["run_id"] or ""),
+                d["status"],
+                str(d["attempts"]),
+                timestamp(d["created_at"]),
+                Text(d["error"] or ""),
+            )
+        print_table(rows)
+
+    emit(page, output, table)
 
 
 def channel_id(client: Client, channel: str) -> int:

@@ -119,19 +119,26 @@ def runs_list(
             help="Only runs in this status: queued, running, succeeded, failed, cancelled."
         ),
     ] = None,
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs started so: manual, api, schedule, webhook, upstream, backfill."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
     output: Output = Format.table,
 ) -> None:
     """List runs, newest first, a page at a time."""
-    params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
+    filters = {"workflow": workflow, "status": status, "trigger": trigger}
+    params = {**filters, "limit": limit, "cursor": cursor}
     page = connect().request(
         "GET", "/api/v1/runs", params={k: v for k, v in params.items() if v is not None}
     )
-    emit(page, output, lambda: _runs_table(page, workflow, status, limit))
+    emit(page, output, lambda: _runs_table(page, filters, limit))
 
 
-def _runs_table(page: dict[str, Any], workflow: str | None, status: str | None, limit: int) -> None:
+def _runs_table(page: dict[str, Any], filters: dict[str, str | None], limit: int) -> None:
     if not page["items"]:
         out.print("no runs")
         return
@@ -151,16 +158,15 @@ def _runs_table(page: dict[str, Any], workflow: str | None, status: str | None, 
     print_table(table)
     if page["next_cursor"]:
         # On stderr: piped, the table stays rows only.
-        err.print(Text(f"more: {_next_page(workflow, status, limit, page['next_cursor'])}"))
+        err.print(Text(f"more: {_next_page(filters, limit, page['next_cursor'])}"))
 
 
-def _next_page(workflow: str | None, status: str | None, limit: int, cursor: str) -> str:
+def _next_page(filters: dict[str, str | None], limit: int, cursor: str) -> str:
     """The command for the next page: the cursor only continues the same filters."""
     words = ["plait", "runs", "list"]
-    if workflow is not None:
-        words += ["--workflow", workflow]
-    if status is not None:
-        words += ["--status", status]
+    for name, value in filters.items():
+        if value is not None:
+            words += [f"--{name}", value]
     if limit != 50:
         words += ["--limit", str(limit)]
     return shlex.join([*words, "--cursor", cursor])
