@@ -6,9 +6,13 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A server listening on every address is reached, on its own machine, at the loopback one.
+_REACHABLE = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
 def default_data_dir() -> Path:
@@ -150,9 +154,17 @@ class Settings(BaseSettings):
         description="A signed hook delivery whose timestamp is further than this from the "
         "server's clock is refused as stale (or replayed).",
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="The address people reach this server at; links in notifications use it.",
+    host: str = Field(
+        default="127.0.0.1", description="Address `plait server` listens on (--host)."
+    )
+    port: int = Field(
+        default=8000, ge=1, le=65535, description="Port `plait server` listens on (--port)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address people reach this server at (behind a proxy, say): links in "
+        "notifications and hook URLs start with it. Default: where the server listens, "
+        "http://<host>:<port>.",
     )
     slack_base_url: str = Field(
         default="https://slack.com/api/",
@@ -196,6 +208,25 @@ class Settings(BaseSettings):
         description="JSON object of options for the artifact store's file system (e.g. "
         '{"endpoint_url": ..., "key": ..., "secret": ...}); never logged or shown.',
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this server, without a trailing slash: the start of every
+        absolute link it gives out (notifications, hook URLs)."""
+        if self.public_url:
+            return self.public_url
+        host = _REACHABLE.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,15 +88,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@contextmanager
-def serve(data_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
+def serve(data_dir: Path, log_dir: Path, **env: str) -> AbstractContextManager[Server]:
     """`plait server` on a free port with `data_dir`; stopped (SIGTERM, then kill) on exit."""
+    return serve_with(data_dir, log_dir, (), False, env)
+
+
+@contextmanager
+def serve_with(
+    data_dir: Path, log_dir: Path, options: tuple[str, ...], port_by_env: bool, env: dict[str, str]
+) -> Iterator[Server]:
+    """`serve` with more `options`; `port_by_env`: the port is given as PLAIT_PORT."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     server = Server(
         f"http://127.0.0.1:{port}", log_dir / f"server-{port}.out", log_dir / f"server-{port}.err"
     )
-    command = [*plait_command(), "server", "--port", str(port), "--data-dir", str(data_dir)]
+    if port_by_env:
+        env = {**env, "PLAIT_PORT": str(port)}
+    else:
+        options = ("--port", str(port), *options)
+    command = [*plait_command(), "server", "--data-dir", str(data_dir), *options]
     with server.stdout_path.open("wb") as out, server.stderr_path.open("wb") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, env=clean_env(**env))
         try:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import pytest
 import typer
 
-from plait.cli.runs import param_value, parse_params
+from plait.cli.common import param_value, parse_pairs
 from tests.cli.conftest import Cli, Plait, clean_env, plait_command
 
 PIPELINE = """\
@@ -207,10 +207,10 @@ def test_param_values_are_json_when_they_parse(raw: str, value: Any) -> None:
 
 
 def test_params_must_be_key_value_pairs_given_once() -> None:
-    assert parse_params(["n=5", "s=x=y"]) == {"n": 5, "s": "x=y"}
+    assert parse_pairs(["n=5", "s=x=y"]) == {"n": 5, "s": "x=y"}
     for bad in (["n"], ["=5"], ["n=1", "n=2"]):
         with pytest.raises(typer.BadParameter):
-            parse_params(bad)
+            parse_pairs(bad)
 
 
 # 2. Run and watch ------------------------------------------------------------------------------
@@ -304,10 +304,15 @@ def test_a_param_of_the_wrong_type_names_the_field(live: Plait, pipeline: Any) -
 def test_runs_list_shows_the_run(live: Plait, pipeline: tuple[str, int, str]) -> None:
     name, rid, _ = pipeline
     listing = live.cli.ok("runs", "list", "--workflow", name, "--status", "succeeded")
-    row = next(line for line in listing.splitlines() if re.search(rf"│ {rid}\s+│", line))
-    assert all(word in row for word in (name, "succeeded", "manual", "admin")), row
-    more = live.cli.ok("runs", "list", "--workflow", name, "--limit", "1")
-    assert re.search(rf"more: plait runs list --workflow {name} --limit 1 --cursor \S+", more)
+    header, *rows = [line.split("\t") for line in listing.splitlines()]
+    assert header[:4] == ["id", "workflow", "version", "status"], "piped: a plain table"
+    row = next(row for row in rows if row[0] == str(rid))
+    assert row[1] == name and row[3:6] == ["succeeded", "manual", "admin"], row
+    more = live.cli.run("runs", "list", "--workflow", name, "--limit", "1")
+    assert len(more.stdout.splitlines()) == 2, "the header and one run: the hint is on stderr"
+    assert re.search(
+        rf"more: plait runs list --workflow {name} --limit 1 --cursor \S+", more.stderr
+    )
     problem = live.cli.fails("runs", "list", "--status", "bogus")
     assert "query.status: Input should be 'queued'" in problem
 
@@ -320,7 +325,7 @@ def test_runs_show_has_params_attempts_and_outputs(live: Plait, pipeline: Any) -
     assert '  params {"n": 5, "shout": true, "word": "hello"}' in shown
     assert "  description nightly [bold]check[/bold]" in shown, "markup is shown, not applied"
     assert re.search(
-        r"│ make\s+│ 1\s+│ succeeded .*│ 0\s+│.*│ \{\"n\": 50, \"word\": \"HELLO\"\}", shown
+        r"^make\t1\tsucceeded\t[^\t]+\t0\t\t\{\"n\": 50, \"word\": \"HELLO\"\}$", shown, re.M
     )
     assert '{"total": 51}' in shown
     assert "no run 999999" in live.cli.fails("runs", "show", "999999")
@@ -375,5 +380,6 @@ def test_ctrl_c_stops_watching_and_cancel_stops_the_run(
     wait_for_status(live, rid, "cancelled")
     code, stdout, stderr = follower.finish()
     assert (code, stdout) == (0, "napping\n"), stderr
-    assert re.search(r"│ nap\s+│ 1\s+│ cancelled ", live.cli.ok("runs", "show", str(rid)))
+    shown = live.cli.ok("runs", "show", str(rid))
+    assert re.search(r"^nap\t1\tcancelled\t[^\t]*\tSIGTERM\t", shown, re.M), "a signal by name"
     assert "nothing to cancel" in live.cli.fails("runs", "cancel", str(rid))

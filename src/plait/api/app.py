@@ -13,6 +13,7 @@ from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
+    backfills,
     health,
     hooks,
     lineage,
@@ -57,6 +58,7 @@ ROUTERS = (
     versions,
     tasks,
     runs,
+    backfills,
     lineage,
     results,
     hooks,

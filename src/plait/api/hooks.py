@@ -56,7 +56,10 @@ class HookPatch(PatchBody):
 class HookOut(BaseModel):
     id: int
     public_id: str
-    url: str = Field(description="Where to POST deliveries (a path on this server).")
+    url: str = Field(
+        description="Where to POST deliveries: an absolute URL on the server's public address "
+        "(PLAIT_PUBLIC_URL, or where it listens)."
+    )
     name: str
     workflow_id: int
     params: dict[str, str]
@@ -79,10 +82,12 @@ class DeliveryOut(BaseModel):
     duplicate: bool = Field(description="This delivery id came before; nothing new started.")
 
 
-def hook_out(hook: Hook) -> dict[str, Any]:
+def hook_out(hook: Hook, base_url: str) -> dict[str, Any]:
+    """`base_url` is `Settings.base_url`: the URL is pasted into another system (CI, a git
+    host), which cannot resolve a path."""
     return {
         **{c: getattr(hook, c) for c in HookOut.model_fields if hasattr(hook, c)},
-        "url": f"/api/v1/hooks/{hook.public_id}",
+        "url": f"{base_url}/api/v1/hooks/{hook.public_id}",
     }
 
 
@@ -97,7 +102,7 @@ async def create_hook(ref: Ref, body: HookCreate, who: Editor, ctx: Ctx) -> Any:
     async with ctx.db.write() as session:
         wf = await store.get_for_edit(session, ref, who)
         new = await hooks.create_hook(session, who, wf, body.name, body.params)
-        out = hook_out(new.hook)
+        out = hook_out(new.hook, ctx.settings.base_url)
     return {**out, "secret": new.hook.secret, "token": new.token}
 
 
@@ -106,7 +111,7 @@ async def list_hooks(ref: Ref, who: Editor, ctx: Ctx) -> Any:
     """The workflow's hooks, without their secrets."""
     async with ctx.db.read() as session:
         wf = await _owned(session, ref, who)
-        return [hook_out(h) for h in await hooks.list_hooks(session, wf)]
+        return [hook_out(h, ctx.settings.base_url) for h in await hooks.list_hooks(session, wf)]
 
 
 @router.patch(f"{HOOKS}/{{hook_id}}", response_model=HookOut)
@@ -117,7 +122,7 @@ async def update_hook(ref: Ref, hook_id: HookId, body: HookPatch, who: Editor, c
         wf = await store.get_for_edit(session, ref, who)
         hook = await hooks.get_hook(session, wf, hook_id)
         await hooks.update_hook(session, who, wf, hook, changes)
-        return hook_out(hook)
+        return hook_out(hook, ctx.settings.base_url)
 
 
 @router.delete(f"{HOOKS}/{{hook_id}}", status_code=status.HTTP_204_NO_CONTENT)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,23 @@ def config_path() -> Path:
     return Path(given) if given else Path.home() / ".config" / "plait" / "cli.json"
 
 
+def _read_config() -> dict[str, Any]:
+    """`{"current": url, "servers": {url: {"access_token", "refresh_token"}}}`; the file of
+    older versions (one `url` and its tokens) reads as that server, current."""
+    path = config_path()
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "servers" in data:
+        return dict(data)
+    if "url" in data:
+        tokens = {k: data.get(k) for k in ("access_token", "refresh_token")}
+        return {"current": data["url"], "servers": {data["url"]: tokens}}
+    return {"current": None, "servers": {}}
+
+
+def _same(url: str) -> str:
+    return url.rstrip("/")
+
+
 @dataclass
 class Login:
     url: str = DEFAULT_URL
@@ -35,22 +54,32 @@ class Login:
     refresh_token: str | None = None
 
     @classmethod
-    def load(cls) -> Login:
-        path = config_path()
-        data = json.loads(path.read_text()) if path.exists() else {}
-        login = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        login.url = os.environ.get("PLAIT_URL", login.url)
+    def load(cls, url: str | None = None) -> Login:
+        """The login for `url` (from --url), else for PLAIT_URL, else for the server logged
+        into last, else for the default URL. Each server keeps its own tokens, so a command
+        aimed at another server never sends it this one's."""
+        config = _read_config()
+        chosen = _same(url or os.environ.get("PLAIT_URL") or config["current"] or DEFAULT_URL)
+        tokens = config["servers"].get(chosen, {})
+        login = cls(chosen, tokens.get("access_token"), tokens.get("refresh_token"))
         if token := os.environ.get("PLAIT_TOKEN"):
             login.access_token, login.refresh_token = token, None
         return login
 
-    def save(self) -> None:
+    def save(self, current: bool = False) -> None:
+        """Keep this server's tokens; `current` (a login) makes it the one later commands
+        use when no URL is given."""
+        config = _read_config()
+        tokens = {k: v for k, v in asdict(self).items() if k != "url"}
+        config["servers"][_same(self.url)] = tokens
+        if current or not config["current"]:
+            config["current"] = _same(self.url)
         path = config_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT: tighten it
         with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f)
+            json.dump(config, f)
 
 
 class Client:
@@ -65,7 +94,7 @@ class Client:
         data = self._send(
             "POST", "/api/v1/auth/login", json={"username": username, "password": password}
         )
-        self._keep(data)
+        self._keep(data, current=True)
         return dict(data)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -74,27 +103,60 @@ class Client:
         except ApiError as exc:
             if exc.status != 401 or not self.login.refresh_token:
                 raise
+        self._refresh()
+        return self._send(method, path, auth=True, **kwargs)
+
+    @contextmanager
+    def stream(self, path: str) -> Iterator[httpx.Response]:
+        """GET `path` with its body read as it arrives (a download, never held in memory)."""
+        response = self._open(path)
+        if response.status_code == 401 and self.login.refresh_token:
+            response.close()
+            self._refresh()
+            response = self._open(path)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise _problem(response)
+            yield response
+        finally:
+            response.close()
+
+    def _open(self, path: str) -> httpx.Response:
+        request = self.http.build_request("GET", path, headers=self._headers(True, {}))
+        try:
+            return self.http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _refresh(self) -> None:
         self._keep(
             self._send(
                 "POST", "/api/v1/auth/refresh", json={"refresh_token": self.login.refresh_token}
             )
         )
-        return self._send(method, path, auth=True, **kwargs)
 
-    def _keep(self, pair: dict[str, Any]) -> None:
+    def _keep(self, pair: dict[str, Any], current: bool = False) -> None:
         self.login.access_token = pair["access_token"]
         self.login.refresh_token = pair["refresh_token"]
         if not os.environ.get("PLAIT_TOKEN"):
-            self.login.save()
+            self.login.save(current)
 
-    def _send(self, method: str, path: str, auth: bool = False, **kwargs: Any) -> Any:
-        headers = dict(kwargs.pop("headers", {}))
+    def _headers(self, auth: bool, given: dict[str, str]) -> dict[str, str]:
+        headers = dict(given)
         if auth and self.login.access_token:
             headers["Authorization"] = f"Bearer {self.login.access_token}"
+        return headers
+
+    def _unreachable(self, exc: Exception) -> ApiError:
+        return ApiError(0, f"cannot reach the Plait server at {self.login.url}: {exc}")
+
+    def _send(self, method: str, path: str, auth: bool = False, **kwargs: Any) -> Any:
+        headers = self._headers(auth, kwargs.pop("headers", {}))
         try:
             response = self.http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the Plait server at {self.login.url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         self.last_status = response.status_code
         if response.status_code >= 400:
             raise _problem(response)

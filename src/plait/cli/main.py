@@ -1,10 +1,9 @@
-"""`plait`: run the server, migrate the database, and manage workflows (and, through
-`plait.cli.runs`, their runs) over the REST API."""
+"""`plait`: run the server, migrate the database, log in, and wire the commands that manage
+workflows, runs, hooks, users and notifications over the REST API (one module each)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import sys
@@ -13,47 +12,98 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from plait.cli import runs, worker
+from plait import __version__
+from plait.cli import backfills, hooks, notify, results, runs, users, worker, workflows
 from plait.cli.admin import admin_app
-from plait.cli.client import DEFAULT_URL, ApiError, Client, Login
-from plait.cli.common import api_command, err, out, table_console, workflow_path
+from plait.cli.client import Client, Login
+from plait.cli.common import api_command, choose_server, connect, err, global_url, out
 from plait.cli.tokens import tokens_app
-from plait.cli.yamlio import NotAWorkflow, WorkflowFile, read_workflow, to_yaml
 
 app = typer.Typer(
     help="Plait: workflows of tasks, each in its own process.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold passwords and tokens
+    # Inherited by every subcommand's context: `plait runs list -h` works too.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
-wf_app = typer.Typer(help="Workflows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(wf_app, name="workflows")
+app.add_typer(workflows.wf_app, name="workflows")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(backfills.backfills_app, name="backfills")
+app.add_typer(hooks.hooks_app, name="hooks")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users.users_app, name="users")
+app.add_typer(notify.channels_app, name="channels")
+app.add_typer(notify.rules_app, name="rules")
 app.add_typer(admin_app, name="admin")
+
+
+def _version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"plait {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="PLAIT_URL",
+            help="The server to talk to. Default: the one `plait login` logged into last, "
+            "else http://127.0.0.1:8000.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Plait: workflows of tasks, each in its own process."""
+    choose_server(url)
+
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", envvar="PLAIT_DATA_DIR", help="Default ~/.plait.")
 ]
 
 
-def _settings(data_dir: Path | None) -> Any:
+def _settings(data_dir: Path | None, **given: Any) -> Any:
+    """The server's settings (PLAIT_* and these options); a wrong PLAIT_* value is said
+    plainly, not as a traceback."""
+    from pydantic import ValidationError
+
     from plait.settings import Settings
 
     if data_dir is not None:
         os.environ["PLAIT_DATA_DIR"] = str(data_dir)
-    return Settings()
+    try:
+        return Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        for e in exc.errors(include_url=False, include_input=False):
+            name = "PLAIT_" + "_".join(str(part) for part in e["loc"]).upper()
+            err.print(f"[red]error[/red]: {escape(name)}: {escape(e['msg'])}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def server(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default: PLAIT_HOST, else 127.0.0.1).",
+                     show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on (default: PLAIT_PORT, else 8000).",
+                     show_default=False),
+    ] = None,
     data_dir: DataDir = None,
-) -> None:
+) -> None:  # fmt: skip
     """Start the API (migrations are applied first)."""
     import logging
 
@@ -61,14 +111,16 @@ def server(
 
     from plait.api.app import create_app
 
+    settings = _settings(data_dir, host=host, port=port)
     # Before anything is written: a first start on a taken port used to create the admin,
     # print its password and only then fail, so the next start had no password to show.
-    listener = _listen(host, port)
-    settings = _settings(data_dir)
+    listener = _listen(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    err.print(escape(f"Plait on http://{host}:{port}  (data: {settings.data_dir}, docs: /docs)"))
+    where = f"{settings.host}:{settings.port}"
+    err.print(escape(f"Plait on {where}, reached at {settings.base_url}  "
+                     f"(data: {settings.data_dir}, docs: /docs)"))  # fmt: skip
     # No permessage-deflate: compressing every event for every socket costs more CPU than
     # the bandwidth it saves on small JSON frames.
     config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
@@ -183,20 +235,26 @@ def db_current(data_dir: DataDir = None) -> None:
 @app.command()
 @api_command
 def login(
-    url: Annotated[str, typer.Option(envvar="PLAIT_URL")] = DEFAULT_URL,
+    url: Annotated[
+        str | None,
+        typer.Option(help="The server (default: plait --url, PLAIT_URL, the last login's).",
+                     show_default=False),
+    ] = None,
     username: Annotated[str, typer.Option(prompt=True)] = "admin",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
-) -> None:
-    """Log in and keep the tokens in ~/.config/plait/cli.json (mode 0600)."""
+) -> None:  # fmt: skip
+    """Log in, and remember the server and its tokens in ~/.config/plait/cli.json (mode 0600):
+    later commands talk to it with no --url."""
     password = (
         sys.stdin.readline().rstrip("\n")
         if password_stdin
         else typer.prompt("Password", hide_input=True)
     )
-    client = Client(Login(url=url))
+    login = Login.load(url or global_url())
+    client = Client(Login(url=login.url))  # a new login: none of the old tokens
     data = client.authenticate(username, password)
     user = data["user"]
-    out.print(escape(f"logged in to {url} as {user['username']} ({user['role']})"))
+    out.print(escape(f"logged in to {login.url} as {user['username']} ({user['role']})"))
 
 
 @app.command()
@@ -205,164 +263,19 @@ def passwd() -> None:
     """Change your password (every other login of yours is ended)."""
     current = typer.prompt("Current password", hide_input=True)
     new = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    client = Client()
+    client = connect()
     client.request(
         "POST", "/api/v1/users/me/password", json={"current_password": current, "new_password": new}
     )
     out.print("password changed; log in again with `plait login`")
 
 
-@app.command()
-@api_command
-def apply(
-    file: Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, readable=True)],
-) -> None:
-    """Create or update a workflow from a YAML file, by name; print what changed."""
-    workflow = _read_document(file)
-    document = workflow.data
-    client = Client()
-    name = str(document.get("name", ""))
-    try:
-        current = client.request("GET", workflow_path(name)) if name else None
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        current = None
-    if current is None:
-        with workflow.locating():  # the server's problems at their lines of the file
-            created = client.request("POST", "/api/v1/workflows", json=document)
-        out.print(f"created workflow {created['name']} (id {created['id']}) at version 1")
-        return
-    old = current["current_version"]
-    with workflow.locating():
-        updated = client.request(
-            "PUT", workflow_path(current["id"]), json=document, headers={"If-Match": str(old)}
-        )
-    new = updated["current_version"]
-    if new == old:
-        out.print(f"workflow {updated['name']} unchanged at version {new}")
-        return
-    changes = client.request("GET", f"{workflow_path(updated['id'])}/versions/{old}/diff/{new}")
-    print_diff(changes)
-    out.print(f"workflow {updated['name']} updated: version {old} -> {new}")
-
-
-def _read_document(file: Path) -> WorkflowFile:
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        err.print(f"[red]error[/red]: cannot read {escape(str(file))}: {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    try:
-        return read_workflow(data.decode("utf-8"), str(file))
-    except UnicodeDecodeError as exc:
-        message = f"{file} is not a workflow document: {exc}"
-    except NotAWorkflow as exc:
-        message = f"{exc}"
-    err.print(f"[red]error[/red]: {escape(message)}")
-    raise typer.Exit(1) from None
-
-
-def print_diff(changes: dict[str, Any]) -> None:
-    for field, change in changes["fields"].items():
-        values = escape(f"{field}: {_short(change['from'])} -> {_short(change['to'])}")
-        out.print(f"[yellow]~[/yellow] {values}")
-    tasks = changes["tasks"]
-    for key in tasks["added"]:
-        out.print(f"[green]+[/green] task {key}")
-    for key in tasks["removed"]:
-        out.print(f"[red]-[/red] task {key}")
-    for key, fields in tasks["changed"].items():
-        out.print(f"[yellow]~[/yellow] task {key}: {', '.join(fields)}")
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-@app.command()
-@api_command
-def export(
-    name: str,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
-) -> None:
-    """Write a workflow as YAML that `plait apply` takes back unchanged."""
-    text = to_yaml(Client().request("GET", workflow_path(name)))
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {escape(str(output))}")
-
-
-@wf_app.command("list")
-@api_command
-def workflows_list(
-    tag: Annotated[list[str] | None, typer.Option(help="Only with this tag (repeatable).")] = None,
-    q: Annotated[str | None, typer.Option(help="Search names and descriptions.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
-    cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
-) -> None:
-    """List workflows, a page at a time."""
-    params: dict[str, Any] = {"limit": limit, "tag": tag or [], "q": q, "cursor": cursor}
-    page = Client().request(
-        "GET", "/api/v1/workflows", params={k: v for k, v in params.items() if v}
-    )
-    table = Table("id")
-    table.add_column("name", overflow="fold")  # never cut a name short
-    for column in ("tags", "schedule", "paused", "version", "owner", "next run"):
-        table.add_column(column)
-    for w in page["items"]:
-        table.add_row(
-            str(w["id"]),
-            w["name"],
-            ",".join(w["tags"]),
-            w["schedule"] or "",
-            "yes" if w["paused"] else "",
-            str(w["current_version"]),
-            escape(w["owner"] or ""),
-            (w["next_fire_time"] or "")[:16],
-        )
-    table_console().print(table)
-    if page["next_cursor"]:
-        out.print(f"more: plait workflows list --cursor {page['next_cursor']}")
-
-
-@wf_app.command("show")
-@api_command
-def workflows_show(name: str) -> None:
-    """Show a workflow: its definition and state."""
-    wf = Client().request("GET", workflow_path(name))
-    out.print(
-        f"[bold]{wf['name']}[/bold] (id {wf['id']}), version {wf['current_version']}, "
-        f"owner {escape(str(wf['owner']))}, {'paused' if wf['paused'] else 'active'}"
-    )
-    for when in wf["next_fire_times"]:
-        out.print(f"  next run: {when}")
-    sys.stdout.write(to_yaml(wf))
-
-
-@wf_app.command("delete")
-@api_command
-def workflows_delete(
-    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
-) -> None:
-    """Delete a workflow and its history."""
-    if not yes:
-        typer.confirm(f"Delete workflow {name} and all its versions?", abort=True)
-    Client().request("DELETE", workflow_path(name))
-    out.print(f"deleted {name}")
-
-
-@wf_app.command("clone")
-@api_command
-def workflows_clone(name: str, new_name: str) -> None:
-    """Copy a workflow's current version into a new, paused workflow that you own."""
-    wf = Client().request("POST", f"{workflow_path(name)}/clone", json={"name": new_name})
-    out.print(f"cloned {name} into {wf['name']} (id {wf['id']}, paused)")
-
-
+runs.runs_app.command("metrics")(results.runs_metrics)
+runs.runs_app.command("artifacts")(results.runs_artifacts)
+runs.runs_app.command("download")(results.runs_download)
+app.command("apply")(workflows.apply)
+app.command("export")(workflows.export)
 app.command("worker")(worker.worker)
-# Last, so that `plait --help` lists it after the workflow commands it builds on.
+# Last, so that `plait --help` lists them after the workflow commands they build on.
 app.command("run")(runs.start)
+app.command("backfill")(backfills.start)

@@ -3,8 +3,6 @@ them, all over the REST API."""
 
 from __future__ import annotations
 
-import json
-import math
 import shlex
 import sys
 import time
@@ -16,7 +14,17 @@ from rich.table import Table
 from rich.text import Text
 
 from plait.cli.client import Client
-from plait.cli.common import api_command, err, out, run_path, table_console, workflow_path
+from plait.cli.common import (
+    Params,
+    api_command,
+    connect,
+    err,
+    out,
+    parse_pairs,
+    run_path,
+    workflow_path,
+)
+from plait.cli.output import Format, Output, emit, print_table
 from plait.cli.views import (
     attempts_table,
     duration,
@@ -26,7 +34,7 @@ from plait.cli.views import (
     status_text,
     timestamp,
 )
-from plait.cli.watch import INTERRUPTED, POLL_SECONDS, watch
+from plait.cli.watch import INTERRUPTED, POLL_SECONDS, wait, watch
 
 runs_app = typer.Typer(help="Runs: list, inspect, follow, cancel, retry.", no_args_is_help=True)
 
@@ -34,6 +42,16 @@ RunId = Annotated[int, typer.Argument(min=1, help="The run's id.")]
 Watch = Annotated[
     bool,
     typer.Option("--watch", "-w", help="Follow the run until it ends; exit 1 unless it succeeds."),
+]
+RunOutput = Annotated[
+    Format,
+    typer.Option(
+        "--output",
+        "-o",
+        case_sensitive=False,
+        help="table (default), or the run as json or yaml, alone on stdout; with --watch, the "
+        "run as it ended.",
+    ),
 ]
 ATTEMPT_FINISHED = frozenset(
     {"succeeded", "failed", "up_for_retry", "upstream_failed", "skipped", "cancelled"}
@@ -46,27 +64,21 @@ ATTEMPT_FINISHED = frozenset(
 @api_command
 def start(
     name: Annotated[str, typer.Argument(help="The workflow's name (or id).")],
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-p",
-            "--param",
-            metavar="KEY=VALUE",
-            help="A run parameter (repeatable). VALUE is read as JSON when it is JSON "
-            "(5, true, [1, 2]), else as text.",
-        ),
-    ] = None,
+    param: Params = None,
     description: Annotated[str, typer.Option(help="Why this run (shown with it).")] = "",
     watch_: Watch = False,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Start at most one run for this key; again, show that run.")
     ] = None,
+    output: RunOutput = Format.table,
 ) -> None:
     """Start a run of workflow NAME and print its id and status (with --watch, follow it)."""
-    body = {"params": parse_params(param or []), "description": description}
+    body = {"params": parse_pairs(param or []), "description": description}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    client = Client()
+    client = connect()
     run = client.request("POST", f"{workflow_path(name)}/runs", json=body, headers=headers)
+    if _as_data(client, run, output, watch_):
+        return
     what = f"run {run['id']} of {run['workflow']}"
     if client.last_status == 200:  # the key was used before: this is that run, not a new one
         out.print(Text(f"{what} was already started with this key: {run['status']}"))
@@ -75,37 +87,16 @@ def start(
     _maybe_watch(client, run["id"], watch_)
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """`-p` options as the body's `params`; a key given twice is an error, not a silent pick."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="'-p' / '--param'")
-        if key in params:
-            raise typer.BadParameter(f"{key!r} is given twice", param_hint="'-p' / '--param'")
-        params[key] = param_value(raw)
-    return params
-
-
-def param_value(raw: str) -> Any:
-    """JSON when it is JSON, so that the server's schema check sees `5` as a number and `true`
-    as a boolean; otherwise the text as written (`-p dataset=iris`)."""
-    try:
-        return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
-    except ValueError:
-        return raw
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python reads them, JSON not
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999: no JSON number can carry it to the server
-        raise ValueError(f"{text} is too large")
-    return value
+def _as_data(client: Client, run: dict[str, Any], output: Format, watch_: bool) -> bool:
+    """With --output json or yaml: print the run (with --watch, as it ended), exit 1 if
+    watched and it did not succeed, and say so (True); the caller prints nothing else."""
+    if output is Format.table:
+        return False
+    ended = wait(client, run["id"]) if watch_ else run
+    emit(ended, output, lambda: None)
+    if watch_ and ended["status"] != "succeeded":
+        raise typer.Exit(1)
+    return True
 
 
 def _maybe_watch(client: Client, run_id: int, wanted: bool) -> None:
@@ -128,14 +119,26 @@ def runs_list(
             help="Only runs in this status: queued, running, succeeded, failed, cancelled."
         ),
     ] = None,
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs started so: manual, api, schedule, webhook, upstream, backfill."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page.")] = None,
+    output: Output = Format.table,
 ) -> None:
     """List runs, newest first, a page at a time."""
-    params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
-    page = Client().request(
+    filters = {"workflow": workflow, "status": status, "trigger": trigger}
+    params = {**filters, "limit": limit, "cursor": cursor}
+    page = connect().request(
         "GET", "/api/v1/runs", params={k: v for k, v in params.items() if v is not None}
     )
+    emit(page, output, lambda: _runs_table(page, filters, limit))
+
+
+def _runs_table(page: dict[str, Any], filters: dict[str, str | None], limit: int) -> None:
     if not page["items"]:
         out.print("no runs")
         return
@@ -152,18 +155,18 @@ def runs_list(
             timestamp(run["created_at"]),
             duration(run["duration"]),
         )
-    table_console().print(table)
+    print_table(table)
     if page["next_cursor"]:
-        out.print(Text(f"more: {_next_page(workflow, status, limit, page['next_cursor'])}"))
+        # On stderr: piped, the table stays rows only.
+        err.print(Text(f"more: {_next_page(filters, limit, page['next_cursor'])}"))
 
 
-def _next_page(workflow: str | None, status: str | None, limit: int, cursor: str) -> str:
+def _next_page(filters: dict[str, str | None], limit: int, cursor: str) -> str:
     """The command for the next page: the cursor only continues the same filters."""
     words = ["plait", "runs", "list"]
-    if workflow is not None:
-        words += ["--workflow", workflow]
-    if status is not None:
-        words += ["--status", status]
+    for name, value in filters.items():
+        if value is not None:
+            words += [f"--{name}", value]
     if limit != 50:
         words += ["--limit", str(limit)]
     return shlex.join([*words, "--cursor", cursor])
@@ -171,20 +174,24 @@ def _next_page(workflow: str | None, status: str | None, limit: int, cursor: str
 
 @runs_app.command("show")
 @api_command
-def runs_show(run_id: RunId) -> None:
+def runs_show(run_id: RunId, output: Output = Format.table) -> None:
     """Show a run: its params and every task's attempts, errors and outputs."""
-    run = Client().request("GET", run_path(run_id))
+    run = connect().request("GET", run_path(run_id))
+    emit(run, output, lambda: _show(run))
+
+
+def _show(run: dict[str, Any]) -> None:
     out.print(run_line(run))
     for line in run_details(run):
         out.print(line)
-    table_console().print(attempts_table(run))
+    print_table(attempts_table(run))
 
 
 @runs_app.command("watch")
 @api_command
 def runs_watch(run_id: RunId) -> None:
     """Follow a run until it ends; exit 1 unless it succeeds. Ctrl-C stops watching only."""
-    _maybe_watch(Client(), run_id, True)
+    _maybe_watch(connect(), run_id, True)
 
 
 # plait runs logs ------------------------------------------------------------------------------
@@ -203,7 +210,7 @@ def runs_logs(
     ] = False,
 ) -> None:
     """Print what a task's attempt wrote (stdout and stderr), as it was written."""
-    reader = LogReader(Client(), run_id, task, attempt)
+    reader = LogReader(connect(), run_id, task, attempt)
     try:
         whole = reader.follow() if follow else reader.read_available()
     except KeyboardInterrupt:
@@ -286,25 +293,31 @@ class LogReader:
 
 @runs_app.command("cancel")
 @api_command
-def runs_cancel(run_id: RunId) -> None:
+def runs_cancel(run_id: RunId, output: Output = Format.table) -> None:
     """Stop a run (it keeps going until its tasks have stopped).
 
     Tasks not started are cancelled, running ones are sent SIGTERM; the run ends `cancelled`
     once they are gone."""
-    run = Client().request("POST", f"{run_path(run_id)}/cancel")
+    run = connect().request("POST", f"{run_path(run_id)}/cancel")
     said = f"cancel requested for run {run_id} ({run['status']}); "
-    out.print(Text(said + "it ends cancelled once its running tasks have stopped"))
+    emit(
+        run,
+        output,
+        lambda: out.print(Text(said + "it ends cancelled once its running tasks have stopped")),
+    )
 
 
 @runs_app.command("retry")
 @api_command
-def runs_retry(run_id: RunId, watch_: Watch = False) -> None:
+def runs_retry(run_id: RunId, watch_: Watch = False, output: RunOutput = Format.table) -> None:
     """Resume a failed or cancelled run: only the tasks that did not succeed run again.
 
     Tasks that succeeded keep their outputs; the run goes on as the same run."""
-    client = Client()
+    client = connect()
     before = {t["key"]: latest(t) for t in client.request("GET", run_path(run_id))["tasks"]}
     run = client.request("POST", f"{run_path(run_id)}/retry")
+    if _as_data(client, run, output, watch_):
+        return
     # The server made a new attempt for each task that runs again: find them by number.
     again = [
         (t["key"], before[t["key"]]["status"], latest(t)["attempt"])
@@ -319,10 +332,12 @@ def runs_retry(run_id: RunId, watch_: Watch = False) -> None:
 
 @runs_app.command("rerun")
 @api_command
-def runs_rerun(run_id: RunId, watch_: Watch = False) -> None:
+def runs_rerun(run_id: RunId, watch_: Watch = False, output: RunOutput = Format.table) -> None:
     """Start a new run of the workflow's current version with this run's params."""
-    client = Client()
+    client = connect()
     run = client.request("POST", f"{run_path(run_id)}/rerun")
+    if _as_data(client, run, output, watch_):
+        return
     what = f"run {run['id']} of {run['workflow']} (rerun of run {run_id})"
     out.print(Text(f"started {what}: {run['status']}"))
     _maybe_watch(client, run["id"], watch_)

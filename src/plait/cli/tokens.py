@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from plait.cli.client import Client
-from plait.cli.common import api_command, err, out, table_console
+from plait.cli.common import api_command, connect, err, out
+from plait.cli.output import Format, Output, emit, print_table
 
 tokens_app = typer.Typer(help="API tokens and worker tokens.", no_args_is_help=True)
 
@@ -29,12 +29,17 @@ def create(
     expires_in_days: Annotated[
         int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")
     ] = None,
+    output: Output = Format.table,
 ) -> None:
     """Create a token and print its secret (shown this once: store it now)."""
     body: dict[str, object] = {"name": name, "worker": worker}
     if expires_in_days is not None:
         body["expires_in_days"] = expires_in_days
-    token = Client().request("POST", "/api/v1/tokens", json=body)
+    token = connect().request("POST", "/api/v1/tokens", json=body)
+    emit(token, output, lambda: _secret(token))
+
+
+def _secret(token: dict[str, Any]) -> None:
     kind = "worker token" if token["worker"] else "token"
     err.print(Text(f"created {kind} {token['id']} ({token['name']}); the secret, shown once:"))
     # Alone on stdout, so that `TOKEN=$(plait tokens create ...)` takes it and nothing else.
@@ -45,9 +50,14 @@ def create(
 @api_command
 def list_tokens(
     all_users: Annotated[bool, typer.Option("--all", help="Admins: every user's.")] = False,
+    output: Output = Format.table,
 ) -> None:
     """List tokens (never their secrets)."""
-    tokens = Client().request("GET", "/api/v1/tokens", params={"all": all_users})
+    tokens = connect().request("GET", "/api/v1/tokens", params={"all": all_users})
+    emit(tokens, output, lambda: _tokens_table(tokens))
+
+
+def _tokens_table(tokens: list[dict[str, Any]]) -> None:
     table = Table("id", "name", "kind", "prefix", "user", "created", "last used", "state")
     for t in tokens:
         state = (
@@ -65,12 +75,12 @@ def list_tokens(
             (t["last_used_at"] or "")[:16],
             state,
         )
-    table_console().print(table)
+    print_table(table)
 
 
 @tokens_app.command("revoke")
 @api_command
 def revoke(token_id: Annotated[int, typer.Argument(min=1, help="The token's id.")]) -> None:
     """Revoke a token: it is refused from now on."""
-    Client().request("DELETE", f"/api/v1/tokens/{token_id}")
+    connect().request("DELETE", f"/api/v1/tokens/{token_id}")
     out.print(f"revoked token {token_id}")

@@ -87,7 +87,7 @@ def run_line(run: dict[str, Any]) -> Text:
 
 def live_view(run: dict[str, Any]) -> Group:
     """The watch screen: the run's line over one row per task."""
-    table = Table("task", "status", "attempt", "duration", box=None, pad_edge=False)
+    table = Table("task", "status", "attempt", "duration", "progress", box=None, pad_edge=False)
     for task in run["tasks"]:
         attempt = latest(task)
         table.add_row(
@@ -95,8 +95,46 @@ def live_view(run: dict[str, Any]) -> Group:
             status_text(task["status"]),
             str(attempt["attempt"]),
             duration(attempt["duration"]),
+            Text(progress(attempt)),
         )
     return Group(run_line(run), table)
+
+
+def progress(attempt: dict[str, Any]) -> str:
+    """`40% epoch 4/10, about 1m20s left` for a running attempt that reports progress."""
+    fraction = attempt.get("progress")
+    if attempt["status"] != "running" or fraction is None:
+        return ""
+    words = [f"{fraction:.0%}"]
+    if attempt.get("progress_message"):
+        words.append(str(attempt["progress_message"]))
+    text = " ".join(words)
+    eta = attempt.get("eta_seconds")
+    return f"{text}, about {duration(eta)} left" if eta is not None else text
+
+
+def exit_text(attempt: dict[str, Any]) -> str:
+    """How the process ended: the signal's name when a signal ended it (`SIGTERM`, not -15)."""
+    if attempt.get("exit_signal"):
+        return str(attempt["exit_signal"])
+    return "" if attempt["exit_code"] is None else str(attempt["exit_code"])
+
+
+def retries(run: dict[str, Any]) -> int:
+    """Attempts that failed and were tried again."""
+    return sum(a["status"] == "up_for_retry" for t in run["tasks"] for a in t["attempts"])
+
+
+def retry_line(key: str, attempt: dict[str, Any], total: int | None) -> Text:
+    """`train attempt 1 failed: ValueError: bad — retrying (attempt 2 of 3)`."""
+    how = error_line(attempt["error"]) or f"exit {exit_text(attempt)}"
+    of = f" of {total}" if total else ""
+    return Text.assemble(
+        key,
+        f" attempt {attempt['attempt']} ",
+        status_text("failed"),
+        f": {how} — retrying (attempt {attempt['attempt'] + 1}{of})",
+    )
 
 
 def attempts_table(run: dict[str, Any]) -> Table:
@@ -109,7 +147,7 @@ def attempts_table(run: dict[str, Any]) -> Table:
                 str(attempt["attempt"]),
                 status_text(attempt["status"]),
                 duration(attempt["duration"]),
-                "" if attempt["exit_code"] is None else str(attempt["exit_code"]),
+                exit_text(attempt),
                 Text(error_line(attempt["error"])),
                 Text(compact(attempt["outputs"]) if attempt["outputs"] else ""),
             )
@@ -138,7 +176,9 @@ def run_details(run: dict[str, Any]) -> list[Text]:
 def summary(run: dict[str, Any]) -> list[Text]:
     """How a run ended: its status and time, each task that did not succeed, what to do next."""
     took = f" in {duration(run['duration'])}" if run["duration"] is not None else ""
-    lines = [Text.assemble(f"run {run['id']} ", status_text(run["status"]), took)]
+    again = retries(run)
+    after = f", after {again} {'retry' if again == 1 else 'retries'}" if again else ""
+    lines = [Text.assemble(f"run {run['id']} ", status_text(run["status"]), took, after)]
     for task in run["tasks"]:
         if task["status"] in TASK_FAILED:
             lines.append(_failed_task(task))
@@ -158,6 +198,8 @@ def _failed_task(task: dict[str, Any]) -> Text:
     error = error_line(attempt["error"])
     if error and error != task["status"]:  # a cancelled attempt's error is just "cancelled"
         line.append(f": {error}")
+    if attempt.get("exit_signal"):
+        line.append(f" ({attempt['exit_signal']})")
     return line
 
 
@@ -169,6 +211,8 @@ def change_line(task: dict[str, Any]) -> Text:
     detail = [f"attempt {attempt['attempt']}"]
     if task["status"] not in ("pending", "queued", "running"):
         detail.append(duration(attempt["duration"]))
+    if attempt.get("exit_signal"):
+        detail.append(str(attempt["exit_signal"]))
     line.append(f" ({', '.join(d for d in detail if d)})")
     error = error_line(attempt["error"])
     if task["status"] in TASK_FAILED and error and error != task["status"]:

@@ -2,7 +2,8 @@
 
 Facts are gathered once, when an event becomes deliveries, and kept as each delivery's
 payload: a retry minutes later still tells what happened then. The link to the run is added
-when the message is rendered, so it follows `PLAIT_PUBLIC_URL` as it is at sending time.
+when the message is rendered, so it follows the server's public URL (`PLAIT_PUBLIC_URL`, or
+where it listens) as it is at sending time.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def _lines(event: str, f: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(event: str, facts: dict[str, Any], public_url: str) -> Message:
+def render(event: str, facts: dict[str, Any], base_url: str) -> Message:
+    """`base_url` is `Settings.base_url`: links are absolute, a chat message has no origin."""
     run_id = facts.get("run_id")
-    link = f"{public_url.rstrip('/')}/runs/{run_id}" if isinstance(run_id, int) else None
+    link = f"{base_url.rstrip('/')}/runs/{run_id}" if isinstance(run_id, int) else None
     return Message(event, _title(event, facts), _lines(event, facts), link, facts)

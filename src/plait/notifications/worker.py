@@ -151,7 +151,7 @@ class DeliveryWorker:
         if not job.target.enabled:
             outcome = Outcome(False, None, "channel disabled before sending", permanent=True)
         else:
-            message = render(job.event, job.payload, self.settings.public_url)
+            message = render(job.event, job.payload, self.settings.base_url)
             outcome = await deliver(job.target, message, self.settings, str(job.delivery_id))
         values = outcome_values(outcome, job.attempt, self.settings, datetime.now(UTC))
         await _record(self.db, job, values)
@@ -254,7 +254,7 @@ async def send_test(
         await session.flush()
         audit.record(session, who, "channel.test", "channel", channel.id, name=channel.name)
         job = Job(delivery.id, 1, "test", payload, Target.of(channel))
-    message = render("test", payload, settings.public_url)
+    message = render("test", payload, settings.base_url)
     outcome = await deliver(job.target, message, settings, str(job.delivery_id))
     values = outcome_values(outcome, 1, settings, datetime.now(UTC), final=True)
     await _record(db, job, values)
