@@ -58,7 +58,10 @@ def inputs() -> dict[str, dict[str, Any]]:
 def logical_date() -> datetime:
     """The moment this run stands for, in the workflow's timezone: the fire time it was
     scheduled for (by cron or a backfill), else when the run was created."""
-    return datetime.fromisoformat(_ctx()["logical_date"])
+    value = _ctx().get("logical_date")
+    if not value:  # an attempt prepared by a server older than logical dates
+        raise RuntimeError("no logical date: the server that started this task predates them")
+    return datetime.fromisoformat(value)
 
 
 def _check_key(what: str, key: object) -> None:

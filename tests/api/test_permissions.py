@@ -79,6 +79,11 @@ RULES = {
     ("GET", "/api/v1/runs/{run_id}/artifacts"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/lineage"): "viewer",
+    ("POST", f"{WF}/backfills"): "editor",
+    ("GET", f"{WF}/backfills"): "viewer",
+    ("GET", "/api/v1/backfills/{backfill_id}"): "viewer",
+    ("POST", "/api/v1/backfills/{backfill_id}/cancel"): "editor",
+    ("POST", "/api/v1/backfills/{backfill_id}/retry"): "editor",
     ("POST", f"{WF}/hooks"): "owner",
     ("GET", f"{WF}/hooks"): "owner",
     ("PATCH", f"{WF}/hooks/{{hook_id}}"): "owner",
@@ -124,6 +129,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/users/{user_id}"): {"email": "a@b.cd"},
     ("POST", "/api/v1/tokens"): {"name": "t"},
     ("POST", f"{WF}/runs"): {"params": {"lr": 0.5}},
+    ("POST", f"{WF}/backfills"): {"start": "2026-01-01", "end": "2026-01-02"},
     ("POST", "/api/v1/channels"): {
         "name": "c2",
         "kind": "webhook",
@@ -201,7 +207,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     accounts["worker"] = Account(0, "admin", "worker",
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
-            "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9,
+            "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
             **notify}  # fmt: skip
 
 

@@ -161,11 +161,15 @@ async def count_runs(session: AsyncSession, backfill_id: int) -> dict[str, int]:
     return counts
 
 
-async def running_count(session: AsyncSession, backfill_id: int) -> int:
-    count = await session.scalar(
+async def full(session: AsyncSession, backfill_id: int) -> bool:
+    """Whether `max_parallel` of its runs run already (the scheduler's rule; the caller holds
+    the workflow's lock, so two schedulers cannot both take the last slot)."""
+    backfill = await session.get(Backfill, backfill_id)
+    limit = backfill.max_parallel if backfill is not None else 1
+    running = await session.scalar(
         select(func.count()).where(Run.backfill_id == backfill_id, Run.status == RunStatus.running)
     )
-    return count or 0
+    return (running or 0) >= limit
 
 
 async def settle(session: AsyncSession, backfill_id: int) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
-from plait.db.models import Backfill, Run, TaskAttempt, Workflow
+from plait.db.models import Run, TaskAttempt, Workflow
 from plait.executors.base import AttemptRef, Dispatch, Executor
 from plait.executors.reports import Exited, Report
 from plait.orchestration import backfills, cron
@@ -211,7 +211,7 @@ class Scheduler:
         )
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
-        if run.backfill_id is not None and await self._backfill_full(session, run.backfill_id):
+        if run.backfill_id is not None and await backfills.full(session, run.backfill_id):
             return False  # woken when one of its backfill's runs ends
         try:
             await transition(session, run, R.running)
@@ -220,11 +220,6 @@ class Scheduler:
             return run.status == R.running
         await self._wake_queued(session, run.workflow_id)  # the next may fit a free slot too
         return True
-
-    async def _backfill_full(self, session: AsyncSession, backfill_id: int) -> bool:
-        backfill = await session.get(Backfill, backfill_id)
-        limit = backfill.max_parallel if backfill is not None else 1
-        return await backfills.running_count(session, backfill_id) >= limit
 
     async def _dispatch_ready(
         self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
