@@ -76,6 +76,8 @@ RULES = {
     ("GET", "/api/v1/runs/{run_id}/artifacts"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/lineage"): "viewer",
+    ("GET", f"{WF}/grid"): "viewer",
+    ("GET", "/api/v1/runs/final-metrics"): "viewer",
     ("POST", f"{WF}/hooks"): "owner",
     ("GET", f"{WF}/hooks"): "owner",
     ("PATCH", f"{WF}/hooks/{{hook_id}}"): "owner",

@@ -14,6 +14,7 @@ from plait.api import audit as audit_api
 from plait.api import (
     auth,
     health,
+    history,
     hooks,
     lineage,
     notifications,
@@ -54,6 +55,7 @@ ROUTERS = (
     workflows,
     versions,
     tasks,
+    history,  # before runs: /runs/final-metrics is not /runs/{run_id}
     runs,
     lineage,
     results,
