@@ -9,6 +9,7 @@ import { Dag } from "../dag.js";
 import { Diff } from "../editor.js";
 import { ParamsForm, defaults } from "../params.js";
 import { WorkflowEditor } from "./workflow_edit.js";
+import { RunGrid } from "../grid.js";
 
 const enc = encodeURIComponent;
 
@@ -101,6 +102,7 @@ function Overview({ w, runs }) {
         ${w.tasks.length ? html`<${Dag} tasks=${w.tasks} statuses=${statuses} onSelect=${(k) => last && navigate(`/runs/${last.id}?task=${enc(k)}`)} />`
           : html`<${Empty} title="No tasks yet">${canEdit() ? "Open the Edit tab to add the first task." : "An editor can add tasks."}</${Empty}>`}
       </div>
+      <div class="card" data-testid="history"><h2>History</h2><${RunGrid} w=${w} /></div>
       <div class="card"><h2>Recent runs <${Link} href=${`/runs?workflow=${enc(w.name)}`} style="margin-left:auto;font-size:13px">All runs →</${Link}></h2>
         <${ErrorBox} error=${runs.error} onRetry=${runs.reload} />
         ${runs.data?.items?.length ? html`<table class="list" data-testid="recent-runs"><thead><tr><th>Run</th><th>Status</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead>
