@@ -1,10 +1,28 @@
 """Plait: an MLOps workflow platform.
 
 Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
-`plait.set_output()`, `plait.log_metric()` and `plait.log_artifact()`.
+`plait.set_output()`, `plait.log_metric()`, `plait.log_artifact()`, `plait.progress()` and
+`plait.logical_date()`.
 """
 
-from plait.sdk import inputs, log_artifact, log_metric, params, set_output
+from plait.sdk import (
+    inputs,
+    log_artifact,
+    log_metric,
+    logical_date,
+    params,
+    progress,
+    set_output,
+)
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "inputs", "log_artifact", "log_metric", "params", "set_output"]
+__all__ = [
+    "__version__",
+    "inputs",
+    "log_artifact",
+    "log_metric",
+    "logical_date",
+    "params",
+    "progress",
+    "set_output",
+]

@@ -12,10 +12,11 @@ import math
 import os
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from plait.executors.limits import MAX_KEY, MAX_OUTPUT_BYTES, MAX_STEP
+from plait.executors.limits import MAX_KEY, MAX_OUTPUT_BYTES, MAX_PROGRESS_MESSAGE, MAX_STEP
 
 _context: dict[str, Any] | None = None
 
@@ -52,6 +53,12 @@ def params() -> dict[str, Any]:
 def inputs() -> dict[str, dict[str, Any]]:
     """The outputs of this task's upstream tasks, by task key."""
     return {key: dict(value) for key, value in _ctx()["inputs"].items()}
+
+
+def logical_date() -> datetime:
+    """The moment this run stands for, in the workflow's timezone: the fire time it was
+    scheduled for (by cron or a backfill), else when the run was created."""
+    return datetime.fromisoformat(_ctx()["logical_date"])
 
 
 def _check_key(what: str, key: object) -> None:
@@ -103,3 +110,20 @@ def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
         size = target.stat().st_size
     _emit({"type": "artifact", "name": target_name, "path": str(target), "size": size})
     return str(target)
+
+
+def progress(fraction: float, message: str | None = None) -> None:
+    """How far the task has come: `fraction` from 0 to 1, and an optional message (at most
+    200 characters), shown with the run and used to estimate the time left."""
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        raise ValueError(f"progress is a number from 0 to 1, got {fraction!r}")
+    number = float(fraction)
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise ValueError(f"progress is a number from 0 to 1, got {fraction!r}")
+    if message is not None and (
+        not isinstance(message, str) or len(message) > MAX_PROGRESS_MESSAGE
+    ):
+        raise ValueError(
+            f"a progress message is a string of at most {MAX_PROGRESS_MESSAGE} characters"
+        )
+    _emit({"type": "progress", "fraction": number, "message": message})

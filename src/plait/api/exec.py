@@ -39,7 +39,15 @@ from plait.executors.limits import (
     MAX_RECORDS_PER_BATCH,
     MAX_SIZE,
 )
-from plait.executors.reports import ErrorReport, Exited, Heartbeat, MetricReport, Output, Report
+from plait.executors.reports import (
+    ErrorReport,
+    Exited,
+    Heartbeat,
+    MetricReport,
+    Output,
+    ProgressReport,
+    Report,
+)
 from plait.orchestration import apply, workers
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
 from plait.workflows.spec import Name
@@ -123,7 +131,8 @@ async def _claimed_before(
 
 # What a worker reports here; `started` is the claim, logs and artifacts have their routes.
 RemoteReport = Annotated[
-    Heartbeat | Output | MetricReport | ErrorReport | Exited, Field(discriminator="type")
+    Heartbeat | Output | MetricReport | ProgressReport | ErrorReport | Exited,
+    Field(discriminator="type"),
 ]
 _REMOTE: TypeAdapter[RemoteReport] = TypeAdapter(RemoteReport)
 
@@ -133,8 +142,8 @@ class ReportsIn(BaseModel):
 
     reports: list[dict[str, Any]] = Field(
         max_length=MAX_RECORDS_PER_BATCH,
-        description="Reports of this attempt, in order: heartbeat, output, metric, error, "
-        "exited (each as in plait.executors.reports; `attempt_id` may be left out).",
+        description="Reports of this attempt, in order: heartbeat, output, metric, progress, "
+        "error, exited (each as in plait.executors.reports; `attempt_id` may be left out).",
     )
 
 

@@ -20,6 +20,7 @@ from plait.api.workflows import Ref
 from plait.auth.roles import Principal
 from plait.db import pagination
 from plait.db.models import Run, TaskAttempt, User, Workflow
+from plait.executors.reports import exit_signal
 from plait.orchestration import runs
 from plait.orchestration.states import AttemptStatus, RunStatus
 from plait.workflows import store
@@ -65,11 +66,19 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None
     duration: float | None
     exit_code: int | None
+    exit_signal: str | None = Field(
+        description='The signal that ended it ("SIGTERM"), from a negative or 128+N exit code.'
+    )
     error: str | None
     outputs: dict[str, Any]
     pid: int | None
     worker: str | None = Field(description="host:pid of the process that ran it.")
     not_before: datetime | None
+    progress: float | None = Field(description="The task's last plait.progress(), 0 to 1.")
+    progress_message: str | None
+    eta_seconds: float | None = Field(
+        description="Seconds left at the pace so far, while it runs and 0 < progress < 1."
+    )
 
 
 class TaskState(BaseModel):
@@ -108,6 +117,16 @@ async def _names(session: AsyncSession, run: Run) -> tuple[str, str | None]:
     return (wf.name if wf else "?"), (user.username if user else None)
 
 
+def attempt_out(a: TaskAttempt) -> dict[str, Any]:
+    return {
+        **{c: getattr(a, c) for c in AttemptOut.model_fields if hasattr(a, c)},
+        "outputs": bounded.prune(a.outputs),
+        "duration": elapsed(a.started_at, a.finished_at),
+        "exit_signal": exit_signal(a.exit_code),
+        "eta_seconds": runs.eta_seconds(a),
+    }
+
+
 async def run_detail(session: AsyncSession, run: Run) -> dict[str, Any]:
     spec = await runs.version_spec(session, run)
     rows = await session.execute(
@@ -122,12 +141,7 @@ async def run_detail(session: AsyncSession, run: Run) -> dict[str, Any]:
             "kind": t["kind"],
             "depends_on": t.get("depends_on", []),
             "status": by_task[t["key"]][-1].status,
-            "attempts": [
-                {**{c: getattr(a, c) for c in AttemptOut.model_fields if hasattr(a, c)},
-                 "outputs": bounded.prune(a.outputs),
-                 "duration": elapsed(a.started_at, a.finished_at)}
-                for a in by_task[t["key"]]
-            ],
+            "attempts": [attempt_out(a) for a in by_task[t["key"]]],
         }
         for t in spec["tasks"]
         if t["key"] in by_task

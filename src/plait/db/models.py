@@ -182,6 +182,9 @@ class Run(Base):
     scheduled_for: Mapped[datetime | None]
     rerun_of: Mapped[int | None]
     upstream_run_id: Mapped[int | None] = mapped_column(index=True)  # the run that chained it
+    backfill_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backfills.id", ondelete="SET NULL"), index=True
+    )
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -215,6 +218,33 @@ class TaskAttempt(Base):
     exit_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The last plait.progress() of the task: a fraction in [0, 1], a short message, when.
+    progress: Mapped[float | None]
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    progress_at: Mapped[datetime | None]
+
+
+class Backfill(Base):
+    """Runs for the fire times of a workflow's schedule in [start_at, end_at], made at once
+    and started at most `max_parallel` at a time; `status` rolls up when they have ended."""
+
+    __tablename__ = "backfills"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    max_parallel: Mapped[int]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Fire times (ISO, UTC) that had a run already: not made again.
+    skipped: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
 
 
 class Worker(Base):

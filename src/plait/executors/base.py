@@ -5,6 +5,7 @@ Reports (`plait.executors.reports`, a union keyed on `type`, each with an `attem
   heartbeat                               still running
   output     key, value                   from plait.set_output
   metric     key, value, step, ts         from plait.log_metric
+  progress   fraction, message, ts        from plait.progress
   artifact   name, path, size             from plait.log_artifact
   log        offset, text                 what the task printed
   error      message                      the task's last error line
@@ -16,7 +17,7 @@ An executor reports an attempt's records before its `exited`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from plait.executors.reports import Report
@@ -40,13 +41,18 @@ class Dispatch:
     inputs: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     queue: str | None = None
+    # ISO 8601 with the workflow's UTC offset: the fire time the run stands for (cron or
+    # backfill), else when it was created. plait.logical_date(), PLAIT_LOGICAL_DATE.
+    logical_date: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Dispatch:
-        return cls(**data)
+        """Fields this version does not know (a newer server's) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)

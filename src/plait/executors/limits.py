@@ -14,6 +14,7 @@ MAX_OUTPUT_KEYS = 64  # distinct outputs of one attempt
 MAX_KEY = 200  # output and metric keys (the metrics table's column)
 MAX_NAME = 255  # artifact names (the artifacts table's column)
 MAX_MESSAGE = 1000  # an error line a task reports; longer ones are cut
+MAX_PROGRESS_MESSAGE = 200  # the message of a progress record
 MAX_ERROR = 4000  # an attempt's error as the executor reports it
 MAX_LOG_TEXT = 128 * 1024  # one log report (the executor sends at most 64 KiB of output)
 MAX_STEP = 2**31 - 1  # a metric's step (a 32-bit column on PostgreSQL)

@@ -433,9 +433,12 @@ def _describe_exit(exit_code: int, proc: _Proc) -> str:
         return f"timed out after {proc.job.timeout:g} s"
     if proc.reason == "cancelled":
         return "cancelled"
-    if exit_code < 0:
-        return f"killed by {signal.Signals(-exit_code).name}"
+    name = reports.exit_signal(exit_code)
+    if exit_code < 0 and name is not None:
+        return f"killed by {name}"
     last = _last_line(proc.dir / "output.log")
+    if name is not None:  # a shell whose command a signal killed: 128 + N
+        return f"killed by {name} (exit code {exit_code})" + (f": {last}" if last else "")
     return f"exit code {exit_code}" + (f": {last}" if last else "")
 
 

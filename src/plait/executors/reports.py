@@ -6,14 +6,15 @@ record a task wrote (untrusted bytes) into a report, so a remote worker's execut
 apply the very same checks. A record that fails them is `Rejected` with a reason a user can
 read; it never reaches the scheduler.
 
-A task may write `output`, `metric`, `artifact` and `error` records; `started`, `heartbeat`,
-`log` and `exited` come from the executor itself.
+A task may write `output`, `metric`, `progress`, `artifact` and `error` records; `started`,
+`heartbeat`, `log` and `exited` come from the executor itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +43,7 @@ from plait.executors.limits import (
     MAX_NAME,
     MAX_OUTPUT_BYTES,
     MAX_OUTPUT_KEYS,
+    MAX_PROGRESS_MESSAGE,
     MAX_SIZE,
     MAX_STEP,
 )
@@ -146,6 +148,14 @@ class LogReport(_Report):
     text: Annotated[str, _text(MAX_LOG_TEXT)]
 
 
+class ProgressReport(_Report):
+    type: Literal["progress"] = "progress"
+    fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    message: Annotated[str | None, Field(default=None, max_length=MAX_PROGRESS_MESSAGE,
+                                         pattern=r"^[^\x00]*$")]  # fmt: skip
+    ts: Timestamp
+
+
 class ErrorReport(_Report):
     type: Literal["error"] = "error"
     message: Annotated[str, _text(MAX_MESSAGE)]
@@ -158,11 +168,33 @@ class Exited(_Report):
     error: Annotated[str | None, _text(MAX_ERROR)] = None
 
 
+def exit_signal(exit_code: int | None) -> str | None:
+    """The signal that ended a process, by name ("SIGTERM"), or None: a negative exit code
+    is the signal itself (how Python reports it), 128 + N is a shell's word for a child
+    that signal N killed. -1 is Plait's own code for an attempt without an exit (lost)."""
+    if exit_code is None or -1 <= exit_code <= 128:
+        return None
+    number = -exit_code if exit_code < 0 else exit_code - 128
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
+
+
 TaskRecord = Annotated[
-    Output | MetricReport | ArtifactReport | ErrorReport, Field(discriminator="type")
+    Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport,
+    Field(discriminator="type"),
 ]
 Report = Annotated[
-    Started | Heartbeat | Output | MetricReport | ArtifactReport | LogReport | ErrorReport | Exited,
+    Started
+    | Heartbeat
+    | Output
+    | MetricReport
+    | ProgressReport
+    | ArtifactReport
+    | LogReport
+    | ErrorReport
+    | Exited,
     Field(discriminator="type"),
 ]
 _TASK_RECORD: TypeAdapter[TaskRecord] = TypeAdapter(TaskRecord)
@@ -187,7 +219,7 @@ class Intake:
 
 def accept(
     line: bytes | None, intake: Intake
-) -> Output | MetricReport | ArtifactReport | ErrorReport:
+) -> Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport:
     """The report a task's record (one line of its events file; None for a line too long to
     read) stands for, checked against every bound; `Rejected` if it is not one (the caller
     drops it and says so). Never raises anything else."""
@@ -217,7 +249,7 @@ def _describe(data: dict[str, Any], exc: Exception) -> str:
     kind = str(data.get("type"))[:40]
     if not isinstance(exc, ValidationError):
         return f"{kind} record nests too deeply"
-    if kind not in ("output", "metric", "artifact", "error"):
+    if kind not in ("output", "metric", "progress", "artifact", "error"):
         return f"type {kind!r} is not a record a task may write"
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in first["loc"] if p != kind)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,15 +29,23 @@ from plait.executors.reports import (
     LogReport,
     MetricReport,
     Output,
+    ProgressReport,
     Report,
     Started,
 )
-from plait.orchestration.runs import latest_attempts, retry_delay, version_hash, version_spec
+from plait.orchestration.runs import (
+    eta_seconds,
+    latest_attempts,
+    retry_delay,
+    version_hash,
+    version_spec,
+)
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus, StaleState, transition
 from plait.storage.dblogs import record_log
 from plait.storage.logs import LogStore
 
 log = logging.getLogger("plait.apply")
+PROGRESS_EVENT_SECONDS = 0.5  # task.progress events of one attempt: at most ~2 a second
 A = AttemptStatus
 CODE_FIELD = {"python": "code", "shell": "command", "callable": "callable"}
 
@@ -47,6 +56,7 @@ class Plan:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.workflow: str = spec["name"]
         self.max_active_runs: int = spec.get("max_active_runs", 1)
+        self.timezone = ZoneInfo(spec.get("timezone") or "UTC")
         self.tasks: dict[str, dict[str, Any]] = {t["key"]: t for t in spec["tasks"]}
         graph = {k: t.get("depends_on", []) for k, t in self.tasks.items()}
         self.order: list[str] = list(graphlib.TopologicalSorter(graph).static_order())
@@ -163,6 +173,7 @@ async def build_dispatch(
         inputs={d: latest[d].outputs for d in deps if d in latest},
         timeout=task.get("timeout"),
         queue=task.get("queue"),
+        logical_date=(run.scheduled_for or run.created_at).astimezone(plan.timezone).isoformat(),
     )
 
 
@@ -208,8 +219,10 @@ async def _apply_own(
     attempt_id = attempt.id
     try:
         async with session.begin_nested():
+            since = attempt.progress_at
             for report in reports:
                 await _apply_one(session, ctx, attempt, report)
+            await _progress_event(session, attempt, since)
     except Exception:  # isolate it: logged in full, and its attempt fails (the caller)
         log.exception("could not apply the reports of attempt %d", attempt_id)
         return False
@@ -232,6 +245,9 @@ async def _apply_one(
             attempt.outputs = {**attempt.outputs, key: value}
         case MetricReport():
             _add_metric(session, attempt, report)
+        case ProgressReport():
+            attempt.progress, attempt.progress_message = report.fraction, report.message
+            attempt.progress_at = datetime.now(UTC)
         case LogReport():
             assert ctx.logs is not None, "log reports need the log store"
             await record_log(session, ctx.logs, attempt, report.offset, report.text)
@@ -309,6 +325,29 @@ async def _heartbeats(session: AsyncSession, reports: list[Report]) -> None:
             .values(heartbeat_at=datetime.now(UTC))
             .execution_options(synchronize_session=False)
         )
+
+
+async def _progress_event(
+    session: AsyncSession, attempt: TaskAttempt, since: datetime | None
+) -> None:
+    """One `task.progress` event for the batch's last progress of the attempt (the row holds
+    every one). Time is cut in slots of PROGRESS_EVENT_SECONDS: an event goes out when the
+    previous progress was in an earlier slot, so however often a worker reports, events
+    of an attempt stay at about 2 a second and never stop coming."""
+    now = attempt.progress_at
+    if now is None or now == since:
+        return  # no progress in this batch
+    if since is not None and _slot(since) == _slot(now):
+        return
+    run = await session.get(Run, attempt.run_id)  # in the session already, as a rule
+    outbox.record(session, "task.progress", workflow_id=run.workflow_id if run else None,
+                  run_id=attempt.run_id, task_key=attempt.task_key, attempt=attempt.attempt,
+                  progress=attempt.progress, message=attempt.progress_message,
+                  eta_seconds=eta_seconds(attempt, now))  # fmt: skip
+
+
+def _slot(when: datetime) -> int:
+    return int(when.timestamp() // PROGRESS_EVENT_SECONDS)
 
 
 def _add_metric(session: AsyncSession, attempt: TaskAttempt, report: MetricReport) -> None:

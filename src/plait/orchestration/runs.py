@@ -149,6 +149,16 @@ async def active_run_count(session: AsyncSession, workflow_id: int) -> int:
     return count or 0
 
 
+def eta_seconds(attempt: TaskAttempt, now: datetime | None = None) -> float | None:
+    """Seconds a running attempt has left, from its progress so far at the pace so far:
+    elapsed * (1 - p) / p. None unless it runs and 0 < p < 1."""
+    p, started = attempt.progress, attempt.started_at
+    if attempt.status != AttemptStatus.running or started is None or p is None or not 0 < p < 1:
+        return None
+    elapsed = max(0.0, ((now or datetime.now(UTC)) - started).total_seconds())
+    return round(elapsed * (1 - p) / p, 1)
+
+
 def retry_delay(task: dict[str, Any], attempt: int) -> float:
     """Seconds before try `attempt + 1`: the task's delay, growing by its backoff factor after
     each try, with ±10 % jitter so that tasks failing together do not retry in lockstep."""

@@ -27,6 +27,7 @@ from plait.executors.reports import (
     Heartbeat,
     MetricReport,
     Output,
+    ProgressReport,
     Report,
 )
 from plait.runner.prepare import folders
@@ -35,7 +36,7 @@ from plait.worker.client import CHUNK, ExecApi, Refused, Unreachable
 
 log = logging.getLogger("plait.worker")
 T = TypeVar("T")
-SHIPPED = (Heartbeat, Output, MetricReport, ErrorReport)  # sent as records
+SHIPPED = (Heartbeat, Output, MetricReport, ProgressReport, ErrorReport)  # sent as records
 BATCH_BYTES = 512 * 1024  # of reports per request: below the server's body limit (1 MiB)
 
 

@@ -33,9 +33,10 @@ export function RunGrid({ w }) {
   if (!runs.length) return html`<p class="muted">No runs yet: each run becomes a column here.</p>`;
   const picked = tasks.includes(task) ? task : null;
   return html`<div>
+    <p class="muted grid-hint">The last ${runs.length} runs, oldest on the left. A cell opens the task in its run; a task's name charts its durations.</p>
     <div class="run-grid-wrap">
       <table class="run-grid" data-testid="grid">
-        <caption>Last ${runs.length} runs, oldest on the left; pick a task for its duration trend</caption>
+        <caption class="sr-only">Task statuses in the last ${runs.length} runs, oldest first</caption>
         <thead><tr><th scope="col">Task</th>${runs.map((r) => html`<${RunHead} key=${r.id} run=${r} longest=${longest(runs)} />`)}</tr></thead>
         <tbody>${tasks.map((k) => html`<tr data-task=${k}>
           <th scope="row"><button class="link" aria-pressed=${picked === k ? "true" : "false"} onClick=${() => setTask(picked === k ? null : k)}>${k}</button></th>
@@ -51,7 +52,7 @@ export function RunGrid({ w }) {
   </div>`;
 }
 
-const longest = (runs) => Math.max(1, ...runs.map((r) => r.duration || 0));
+const longest = (runs) => Math.max(0.001, ...runs.map((r) => r.duration || 0));
 
 function RunHead({ run, longest }) {
   const tall = run.duration ? Math.max(8, Math.round((run.duration / longest) * 100)) : 0;
