@@ -181,3 +181,44 @@ def test_a_metric_logged_once_is_a_number_and_the_runs_list_has_final_metrics(
     expect(row.locator("td[data-key=loss]")).to_have_text("0.25")  # the last one logged
     row.get_by_role("link", name=f"#{run_id}").click()
     expect(page).to_have_url(re.compile(rf"/runs/{run_id}$"))
+
+
+EPOCHS = """\
+import time
+import plait
+
+for epoch in range(1, 5):
+    plait.progress(epoch / 10, f"epoch {epoch}/10")
+    time.sleep(0.3)
+print("waiting", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_task_reporting_progress_shows_a_bar_and_stops_by_signal(
+    admin_page: Page, plait: Plait
+) -> None:
+    create_workflow(plait.http, {"name": "epochs", "tasks": [
+        {"key": "train", "kind": "python", "code": EPOCHS}]})  # fmt: skip
+    run_id = start(plait, "epochs")
+    page = admin_page
+    page.goto(f"/runs/{run_id}")
+    bar = page.get_by_test_id("task-panel").get_by_role("progressbar", name="Progress of train")
+    expect(bar).to_have_attribute("aria-valuenow", "40")  # live, from task.progress events
+    expect(bar).to_have_attribute(
+        "aria-valuetext", re.compile(r"^40%, epoch 4/10 · about .+ left$")
+    )
+    panel = page.get_by_test_id("task-panel")
+    expect(panel.get_by_test_id("progress-message")).to_have_text("epoch 4/10")
+    expect(panel.get_by_test_id("progress-eta")).to_contain_text("left")
+    expect(page.get_by_test_id("run-progress").get_by_role("progressbar")).to_have_count(1)
+
+    page.reload()  # the same from the API's snapshot
+    expect(bar).to_have_attribute("aria-valuenow", "40")
+    expect(panel.get_by_test_id("progress-message")).to_have_text("epoch 4/10")
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".page-head .status")).to_have_text("cancelled")
+    expect(page.get_by_role("progressbar")).to_have_count(0)  # only while it runs
+    exit_cell = panel.locator("tr[data-attempt='1']").get_by_test_id("attempt-exit")
+    expect(exit_cell).to_have_text("SIGTERM")

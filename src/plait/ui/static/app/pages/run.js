@@ -79,10 +79,18 @@ function useLiveRun(id) {
       if (events.some((e) => e.type.startsWith("run.") && FINISHED.has(e.data.status))) setTimeout(load, 50);
     });
   };
+  // Progress events are thinned out (about 2 a second): the last progress of a burst may come
+  // with none. Once they pause, read the run again for the progress its rows hold.
+  const quiet = useRef(0);
   useEffect(() => {
-    const off = subscribe(`run:${id}`, (e) => { if (e.type !== "log") { pending.current.push(e); flush(); } });
+    const off = subscribe(`run:${id}`, (e) => {
+      if (e.type === "log") return;
+      pending.current.push(e);
+      flush();
+      if (e.type === "task.progress") { clearTimeout(quiet.current); quiet.current = setTimeout(load, 1500); }
+    });
     load();
-    return () => { off(); cancelAnimationFrame(frame.current); };
+    return () => { off(); cancelAnimationFrame(frame.current); clearTimeout(quiet.current); };
   }, [id]);
   return { ...state, error, reload: load };
 }
