@@ -13,6 +13,7 @@ from plait import __version__, audit, services
 from plait.api import audit as audit_api
 from plait.api import (
     auth,
+    backfills,
     health,
     history,
     hooks,
@@ -57,6 +58,7 @@ ROUTERS = (
     tasks,
     history,  # before runs: /runs/final-metrics is not /runs/{run_id}
     runs,
+    backfills,
     lineage,
     results,
     hooks,

@@ -29,10 +29,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
-from plait.db.models import Run, TaskAttempt, Workflow
+from plait.db.models import Backfill, Run, TaskAttempt, Workflow
 from plait.executors.base import AttemptRef, Dispatch, Executor
 from plait.executors.reports import Exited, Report
-from plait.orchestration import cron
+from plait.orchestration import backfills, cron
 from plait.orchestration.apply import Plans, apply_reports, build_dispatch, lost
 from plait.orchestration.runs import active_run_count, latest_attempts
 from plait.orchestration.states import (
@@ -211,6 +211,8 @@ class Scheduler:
         )
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
+        if run.backfill_id is not None and await self._backfill_full(session, run.backfill_id):
+            return False  # woken when one of its backfill's runs ends
         try:
             await transition(session, run, R.running)
         except StaleState:  # another scheduler started (or ended) it meanwhile: go by that
@@ -218,6 +220,11 @@ class Scheduler:
             return run.status == R.running
         await self._wake_queued(session, run.workflow_id)  # the next may fit a free slot too
         return True
+
+    async def _backfill_full(self, session: AsyncSession, backfill_id: int) -> bool:
+        backfill = await session.get(Backfill, backfill_id)
+        limit = backfill.max_parallel if backfill is not None else 1
+        return await backfills.running_count(session, backfill_id) >= limit
 
     async def _dispatch_ready(
         self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
@@ -256,7 +263,7 @@ class Scheduler:
             return
         done = R.succeeded if all(s == A.succeeded for s in statuses) else R.failed
         await transition(session, run, done)
-        await self._wake_queued(session, run.workflow_id)
+        await self._ended(session, run)
 
     async def _cancel(
         self, session: AsyncSession, run: Run, latest: dict[str, TaskAttempt]
@@ -273,20 +280,25 @@ class Scheduler:
                 stop.append(attempt.id)
         if not stop:
             await transition(session, run, R.cancelled)
-            await self._wake_queued(session, run.workflow_id)
+            await self._ended(session, run)
         return stop
 
+    async def _ended(self, session: AsyncSession, run: Run) -> None:
+        """The run ended: its backfill may end with it; a queued run may take its slot."""
+        if run.backfill_id is not None:
+            await backfills.settle(session, run.backfill_id)
+        await self._wake_queued(session, run.workflow_id)
+
     async def _wake_queued(self, session: AsyncSession, workflow_id: int) -> None:
-        """A run of this workflow ended: its oldest queued run may take the slot (only that
-        one: waking every queued run would cost a transaction each, for one slot)."""
-        oldest = await session.scalar(
-            select(Run.id)
+        """A run of this workflow ended: its oldest queued run may take the slot, and the
+        oldest of each backfill's (a backfill at its own limit must not hold up the others).
+        Only those: waking every queued run would cost a transaction each, for one slot."""
+        oldest = await session.execute(
+            select(func.min(Run.id))
             .where(Run.workflow_id == workflow_id, Run.status == R.queued)
-            .order_by(Run.id)
-            .limit(1)
+            .group_by(Run.backfill_id)
         )
-        if oldest is not None:
-            self._dirty.add(oldest)
+        self._dirty.update(i for i in oldest.scalars() if i is not None)
 
     # --- the tick: cron, due retries, zombies ----------------------------------------------
 
@@ -302,9 +314,13 @@ class Scheduler:
         due = select(TaskAttempt.run_id).where(
             TaskAttempt.status == A.pending, TaskAttempt.not_before <= now
         )
-        # Of the queued runs, each workflow's oldest: the next to get a slot (or, when another
-        # process queued it, to start at all).
-        next_up = select(func.min(Run.id)).where(Run.status == R.queued).group_by(Run.workflow_id)
+        # Of the queued runs, each workflow's oldest (and each backfill's): the next to get a
+        # slot (or, when another process queued it, to start at all).
+        next_up = (
+            select(func.min(Run.id))
+            .where(Run.status == R.queued)
+            .group_by(Run.workflow_id, Run.backfill_id)
+        )
         cancelling = select(Run.id).where(
             Run.cancel_requested_at.is_not(None), Run.status.not_in(list(RUN_FINISHED))
         )
