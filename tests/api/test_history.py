@@ -216,3 +216,47 @@ async def test_final_metrics_refuses_bad_or_too_many_ids(
     assert (await client.get(f"/api/v1/runs/final-metrics?ids={at_most}", headers=h)).json() == {
         "runs": {}
     }
+
+
+async def test_fire_times_say_what_a_backfill_would_make(
+    client: httpx.AsyncClient, accounts: dict[str, Account]
+) -> None:
+    editor, viewer = accounts["editor"], accounts["viewer"]
+    await create_workflow(client, editor, schedule="0 2 * * *", timezone="Europe/Paris")
+
+    async def preview(start: str, end: str) -> httpx.Response:
+        return await client.get(f"/api/v1/workflows/train/fire-times?start={start}&end={end}",
+                                headers=viewer.headers)  # fmt: skip
+
+    winter = await preview("2026-02-01", "2026-02-03")  # dates in Paris; the end day included
+    assert winter.status_code == 200, winter.text
+    expected = {"count": 3, "existing": 0, "first": "2026-02-01T01:00:00Z",
+                "last": "2026-02-03T01:00:00Z", "timezone": "Europe/Paris"}  # fmt: skip
+    assert winter.json() == expected
+    made = await client.post("/api/v1/workflows/train/backfills", headers=editor.headers,
+                             json={"start": "2026-02-02", "end": "2026-02-02"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    again = (await preview("2026-02-01", "2026-02-03")).json()
+    assert (again["count"], again["existing"]) == (3, 1)  # a backfill would make 2
+    summer = (await preview("2026-07-01", "2026-07-01")).json()
+    assert summer["first"] == "2026-07-01T00:00:00Z"  # 02:00 in Paris is 00:00 UTC in summer
+    assert (await preview("2026-02-01T03:00", "2026-02-01T23:00")).json()["count"] == 0
+
+
+async def test_fire_times_refuse_what_a_backfill_refuses(
+    client: httpx.AsyncClient, accounts: dict[str, Account]
+) -> None:
+    h = accounts["viewer"].headers
+    await create_workflow(client, accounts["editor"], name="manual")
+    await create_workflow(client, accounts["editor"], name="busy", schedule="* * * * *")
+    cases = {
+        "manual?start=2026-02-01&end=2026-02-02": "no recurring schedule",
+        "busy?start=2026-02-02&end=2026-02-01": "before start",
+        "busy?start=2026-02-01&end=2026-02-03": "holds 4320 fire times",
+        "busy?start=yesterday1&end=2026-02-01": "is not a date",
+    }
+    for query, says in cases.items():
+        ref, _, dates = query.partition("?")
+        response = await client.get(f"/api/v1/workflows/{ref}/fire-times?{dates}", headers=h)
+        assert response.status_code == 422, (query, response.text)
+        assert says in response.text, (query, response.text)

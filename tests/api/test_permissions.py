@@ -77,6 +77,7 @@ RULES = {
     ("GET", "/api/v1/runs/{run_id}/artifacts/{artifact_id}"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/lineage"): "viewer",
     ("GET", f"{WF}/grid"): "viewer",
+    ("GET", f"{WF}/fire-times"): "viewer",
     ("GET", "/api/v1/runs/final-metrics"): "viewer",
     ("POST", f"{WF}/hooks"): "owner",
     ("GET", f"{WF}/hooks"): "owner",

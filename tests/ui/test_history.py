@@ -222,3 +222,55 @@ def test_a_task_reporting_progress_shows_a_bar_and_stops_by_signal(
     expect(page.get_by_role("progressbar")).to_have_count(0)  # only while it runs
     exit_cell = panel.locator("tr[data-attempt='1']").get_by_test_id("attempt-exit")
     expect(exit_cell).to_have_text("SIGTERM")
+
+
+LOGICAL = "import plait\nprint('logical date', plait.logical_date().isoformat())\n"
+
+
+def test_a_backfill_from_its_dialog_makes_its_runs_and_shows_their_progress(
+    admin_page: Page, plait: Plait
+) -> None:
+    create_workflow(plait.http, {
+        "name": "nightly", "schedule": "0 2 * * *", "timezone": "Europe/Paris",
+        "tasks": [{"key": "load", "kind": "python", "code": LOGICAL}],
+    })  # fmt: skip
+    page = admin_page
+    page.goto("/workflows/nightly")
+    page.get_by_role("button", name="Backfill").click()
+    dialog = page.get_by_role("dialog", name="Backfill nightly")
+    preview = dialog.get_by_test_id("backfill-preview")
+    dialog.get_by_label("Start date").press_sequentially("03012026")
+    expect(preview).to_contain_text("Pick the first and the last day")
+    dialog.get_by_label("End date").press_sequentially("03042026")
+    expect(dialog.get_by_test_id("backfill-count")).to_have_text("4")
+    dialog.get_by_label("End date").press_sequentially("03032026")  # typed over: a day less
+    expect(dialog.get_by_test_id("backfill-count")).to_have_text("3")
+    parallel = dialog.get_by_label("Max parallel")
+    parallel.press("Control+a")
+    parallel.press_sequentially("2")
+    dialog.get_by_role("button", name="Start backfill").click()
+
+    progress = page.get_by_role("dialog", name=re.compile(r"^Backfill #\d+ of nightly$"))
+    backfill = progress.get_by_test_id("backfill")
+    expect(progress.get_by_test_id("backfill-ended")).to_have_text("3 of 3 runs ended")
+    expect(backfill).to_have_attribute("data-status", "succeeded")
+    expect(progress.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(progress.locator("[data-count=succeeded]")).to_have_text("3")
+    backfill_id = int(progress.get_attribute("aria-label").split("#")[1].split()[0])  # type: ignore[union-attr]
+
+    made = plait.http.get(f"/api/v1/backfills/{backfill_id}").json()
+    assert made["max_parallel"] == 2
+    assert [r["scheduled_for"] for r in made["runs"]] == [
+        "2026-03-01T01:00:00Z", "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"]  # fmt: skip
+    first = made["runs"][0]["id"]
+    log = plait.http.get(f"/api/v1/runs/{first}/tasks/load/logs").json()["content"]
+    assert "logical date 2026-03-01T02:00:00+01:00" in log
+
+    progress.get_by_role("button", name="Close").click()
+    listed = page.get_by_test_id("backfills").locator(f"tr[data-backfill='{backfill_id}']")
+    expect(listed.locator(".status")).to_have_text("succeeded")
+    expect(page.get_by_test_id("grid").locator("thead th[data-run]")).to_have_count(3)
+    listed.get_by_role("button", name=f"Backfill #{backfill_id}").click()
+    expect(page.get_by_role("dialog").get_by_test_id("backfill-ended")).to_have_text(
+        "3 of 3 runs ended"
+    )

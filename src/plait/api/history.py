@@ -1,6 +1,6 @@
 """Run history at a glance: the grid of runs x tasks (and the durations its trends chart),
-and the final metrics of several runs. Each answer is a few indexed queries, whatever the
-number of runs and tasks in it."""
+the final metrics of several runs, and the fire times a backfill of a range would run. Each
+answer is a few indexed queries, whatever the number of runs and tasks in it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from plait.api.workflows import Ref
 from plait.db import ids
 from plait.db.models import Metric, Run, TaskAttempt
 from plait.errors import FieldError, InvalidInput
+from plait.orchestration import backfills
 from plait.orchestration.states import AttemptStatus, RunStatus
 from plait.workflows import store
 
@@ -46,6 +47,14 @@ class GridRun(BaseModel):
 class Grid(BaseModel):
     tasks: list[str] = Field(description="The workflow's current task keys (the rows).")
     runs: list[GridRun] = Field(description="The newest runs, oldest first (the columns).")
+
+
+class FireTimes(BaseModel):
+    count: int = Field(description="Fire times of the schedule in the range.")
+    existing: int = Field(description="Of those, the ones that have a run (a backfill skips them).")
+    first: datetime | None
+    last: datetime | None
+    timezone: str
 
 
 class FinalMetrics(BaseModel):
@@ -140,3 +149,26 @@ def _parse_ids(text: str) -> list[int]:
         raise InvalidInput([FieldError(("query", "ids"), f"at most {MAX_IDS} run ids at once; "
                                        f"{len(set(parts))} were given")])  # fmt: skip
     return sorted({run_id for run_id in parsed if run_id is not None})
+
+
+When = Annotated[str, Query(min_length=10, max_length=40, description="A date or an ISO 8601 "
+                            "date and time, read as a backfill reads it.")]  # fmt: skip
+
+
+@router.get("/api/v1/workflows/{ref}/fire-times", response_model=FireTimes)
+async def fire_times(ref: Ref, start: When, end: When, who: Viewer, ctx: Ctx) -> Any:
+    """What a backfill of `start`..`end` would make, before making it: the schedule's fire
+    times in the range (both ends included; a date, or a date-time without an offset, in the
+    workflow's timezone) and how many of them have a run already. The same 422s as the
+    backfill: no recurring schedule, `end` before `start`, more than 1000 fire times."""
+    async with ctx.db.read() as session:
+        wf = await store.get(session, ref)
+        since = backfills.read_instant("start", start, wf.timezone)
+        until = backfills.read_instant("end", end, wf.timezone, end=True)
+        times = backfills.fire_times(wf, since, until)
+        taken = await session.scalar(
+            select(func.count()).select_from(Run)
+            .where(Run.workflow_id == wf.id, Run.scheduled_for.in_(times))
+        ) if times else 0  # fmt: skip
+    return {"count": len(times), "existing": taken or 0, "first": times[0] if times else None,
+            "last": times[-1] if times else None, "timezone": wf.timezone}  # fmt: skip
