@@ -243,7 +243,10 @@ def test_a_backfill_from_its_dialog_makes_its_runs_and_shows_their_progress(
     expect(preview).to_contain_text("Pick the first and the last day")
     dialog.get_by_label("End date").press_sequentially("03042026")
     expect(dialog.get_by_test_id("backfill-count")).to_have_text("4")
-    dialog.get_by_label("End date").press_sequentially("03032026")  # typed over: a day less
+    end = dialog.get_by_label("End date")
+    for _ in range(2):  # back from the year to the month, as a person would
+        end.press("Shift+Tab")
+    end.press_sequentially("03032026")  # typed over: a day less
     expect(dialog.get_by_test_id("backfill-count")).to_have_text("3")
     parallel = dialog.get_by_label("Max parallel")
     parallel.press("Control+a")
@@ -274,3 +277,33 @@ def test_a_backfill_from_its_dialog_makes_its_runs_and_shows_their_progress(
     expect(page.get_by_role("dialog").get_by_test_id("backfill-ended")).to_have_text(
         "3 of 3 runs ended"
     )
+
+
+def test_a_backfill_is_cancelled_then_retried_from_its_dialog(
+    admin_page: Page, plait: Plait
+) -> None:
+    create_workflow(plait.http, {"name": "slowfill", "schedule": "30 4 * * *", "tasks": [
+        {"key": "nap", "kind": "shell", "command": "echo napping; sleep 60"}]})  # fmt: skip
+    page = admin_page
+    page.goto("/workflows/slowfill")
+    page.get_by_role("button", name="Backfill").click()
+    dialog = page.get_by_role("dialog", name="Backfill slowfill")
+    dialog.get_by_label("Start date").press_sequentially("01102026")
+    dialog.get_by_label("End date").press_sequentially("01122026")
+    expect(dialog.get_by_test_id("backfill-count")).to_have_text("3")
+    dialog.get_by_role("button", name="Start backfill").click()
+
+    progress = page.get_by_role("dialog", name=re.compile(r"^Backfill #\d+ of slowfill$"))
+    expect(progress.locator("[data-count=running]")).to_have_text("1")  # max parallel 1
+    expect(progress.locator("[data-count=queued]")).to_have_text("2")
+    progress.get_by_role("button", name="Cancel backfill").click()
+    expect(progress.get_by_test_id("backfill")).to_have_attribute("data-status", "cancelled")
+    expect(progress.locator("[data-count=cancelled]")).to_have_text("3")
+    expect(progress.get_by_role("button", name="Cancel backfill")).to_have_count(0)
+
+    progress.get_by_role("button", name="Retry failed").click()
+    expect(progress.get_by_test_id("backfill")).to_have_attribute("data-status", "running")
+    expect(progress.locator("[data-count=running]")).to_have_text("1")
+    expect(progress.locator("[data-count=cancelled]")).to_have_text("0")
+    progress.get_by_role("button", name="Cancel backfill").click()  # leaves nothing running
+    expect(progress.get_by_test_id("backfill")).to_have_attribute("data-status", "cancelled")

@@ -4,9 +4,17 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, q } from "./api.js";
 import { subscribe } from "./live.js";
-import { html, Link, Modal, ErrorBox, Spinner, Status, Field, fieldErrors, useLoad, canEdit, toast, stamp } from "./ui.js";
+import { html, Link, Modal, ErrorBox, Spinner, Status, Field, fieldErrors, useLoad, canEdit, toast } from "./ui.js";
 
 const COUNTS = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+/** A time in the workflow's timezone (where its schedule fires), in the browser's locale. */
+function zoned(iso, timeZone, time = true) {
+  if (!iso) return "–";
+  const style = time ? { dateStyle: "medium", timeStyle: "short" } : { dateStyle: "medium" };
+  try { return new Intl.DateTimeFormat(undefined, { ...style, timeZone }).format(new Date(iso)); }
+  catch { return new Date(iso).toLocaleString(); } // a zone this browser does not know
+}
 
 /** A schedule that fires more than once (only those have a past to fill). */
 export const recurring = (w) => Boolean(w.schedule) && w.schedule !== "@once";
@@ -75,7 +83,7 @@ function Preview({ w, start, end }) {
   const { count, existing, first, last } = state.data;
   const makes = count - existing;
   return html`<p data-testid="backfill-preview" aria-live="polite"><b data-testid="backfill-count">${makes}</b> ${makes === 1 ? "run" : "runs"} to make
-    ${count ? html` <small>(${count} fire ${count === 1 ? "time" : "times"}, ${stamp(first)} to ${stamp(last)}${existing ? `; ${existing} already ran and are skipped` : ""})</small>` : null}</p>`;
+    ${count ? html` <small>(${count} fire ${count === 1 ? "time" : "times"}, ${zoned(first, w.timezone)} to ${zoned(last, w.timezone)}${existing ? `; ${existing} already ran and are skipped` : ""})</small>` : null}</p>`;
 }
 
 export function BackfillProgress({ w, id }) {
@@ -94,14 +102,14 @@ export function BackfillProgress({ w, id }) {
   const ended = d.counts.succeeded + d.counts.failed + d.counts.cancelled;
   const pct = d.total ? Math.round((ended / d.total) * 100) : 100;
   return html`<div data-testid="backfill" data-status=${d.status}>
-    <p><${Status} status=${d.status} /> ${stamp(d.start)} to ${stamp(d.end)} <small>(${d.timezone}), at most ${d.max_parallel} at once</small></p>
+    <p><${Status} status=${d.status} /> ${zoned(d.start, d.timezone, false)} to ${zoned(d.end, d.timezone, false)} <small>(${d.timezone}), at most ${d.max_parallel} at once</small></p>
     <div class="progress"><div class="progress-track" role="progressbar" aria-label="Backfill runs ended" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${pct}
       aria-valuetext=${`${ended} of ${d.total} runs ended`}><span style=${`width:${pct}%`}></span></div>
       <small data-testid="backfill-ended">${ended} of ${d.total} runs ended</small></div>
     <dl class="kv counts" data-testid="backfill-counts">${COUNTS.map((k) => html`<dt>${k}</dt><dd data-count=${k}>${d.counts[k]}</dd>`)}
-      ${d.skipped.length ? html`<dt>skipped</dt><dd data-count="skipped" title=${d.skipped.map(stamp).join("\n")}>${d.skipped.length}</dd>` : null}</dl>
+      ${d.skipped.length ? html`<dt>skipped</dt><dd data-count="skipped" title=${d.skipped.map((t) => zoned(t, d.timezone)).join("\n")}>${d.skipped.length}</dd>` : null}</dl>
     ${d.runs?.length ? html`<details><summary>Runs</summary><ul class="backfill-runs">${d.runs.map((r) => html`<li>
-      <${Link} href=${`/runs/${r.id}`}>#${r.id}</${Link}> ${stamp(r.scheduled_for)} <${Status} status=${r.status} /></li>`)}</ul></details>` : null}
+      <${Link} href=${`/runs/${r.id}`}>#${r.id}</${Link}> ${zoned(r.scheduled_for, d.timezone)} <${Status} status=${r.status} /></li>`)}</ul></details>` : null}
     ${canEdit() ? html`<footer>
       ${d.status === "running" ? html`<button class="danger" onClick=${() => act("cancel")}>Cancel backfill</button>` : null}
       ${d.counts.failed + d.counts.cancelled > 0 ? html`<button onClick=${() => act("retry")}>Retry failed</button>` : null}
@@ -120,7 +128,7 @@ export function Backfills({ w, onOpen }) {
     ${items.length ? html`<table class="list" data-testid="backfills"><thead><tr><th scope="col">Backfill</th><th scope="col">Range</th><th scope="col">Status</th><th scope="col">Ended</th></tr></thead>
       <tbody>${items.map((b) => html`<tr data-backfill=${b.id}>
         <th scope="row"><button class="link" onClick=${() => onOpen(b.id)} aria-label=${`Backfill #${b.id}`}>#${b.id}</button></th>
-        <td>${stamp(b.start)} – ${stamp(b.end)}</td><td><${Status} status=${b.status} /></td>
+        <td>${zoned(b.start, b.timezone, false)} – ${zoned(b.end, b.timezone, false)}</td><td><${Status} status=${b.status} /></td>
         <td>${b.counts.succeeded + b.counts.failed + b.counts.cancelled} / ${b.total}</td></tr>`)}</tbody></table>`
       : list.data ? html`<p class="muted">None yet.${canEdit() ? " Backfill runs the schedule's past fire times." : ""}</p>` : null}
   </div>`;
