@@ -10,8 +10,8 @@ function exit(a) {
 
 export function Attempts({ task, shown, onShow }) {
   return html`<table class="list attempts" data-testid="attempts">
-    <caption class="sr-only">Attempts of ${task.key}</caption>
-    <thead><tr><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Exit</th><th scope="col">Duration</th><th scope="col"><span class="sr-only">Log</span></th></tr></thead>
+    <caption class="visually-hidden">Attempts of ${task.key}</caption>
+    <thead><tr><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Exit</th><th scope="col">Duration</th><th scope="col"><span class="visually-hidden">Log</span></th></tr></thead>
     <tbody>${task.attempts.map((a) => html`
       <tr data-attempt=${a.attempt} class=${shown === a.attempt ? "shown" : ""}>
         <th scope="row">${a.attempt}</th><td><${Status} status=${a.status} /></td><td data-testid="attempt-exit">${exit(a)}</td><td>${duration(a.duration)}</td>

@@ -118,7 +118,8 @@ export function BackfillProgress({ w, id }) {
 }
 
 /** The workflow's backfills, newest first; one opens in the dialog. */
-export function Backfills({ w, onOpen }) {
+export function Backfills({ w }) {
+  const [open, setOpen] = useState(null);
   const list = useLoad(() => api(`/api/v1/workflows/${w.id}/backfills${q({ limit: 20 })}`), [w.id]);
   useWorkflowEvents(w.id, list.reload);
   const items = list.data?.items || [];
@@ -127,10 +128,11 @@ export function Backfills({ w, onOpen }) {
     <${ErrorBox} error=${list.error} onRetry=${list.reload} />
     ${items.length ? html`<table class="list" data-testid="backfills"><thead><tr><th scope="col">Backfill</th><th scope="col">Range</th><th scope="col">Status</th><th scope="col">Ended</th></tr></thead>
       <tbody>${items.map((b) => html`<tr data-backfill=${b.id}>
-        <th scope="row"><button class="link" onClick=${() => onOpen(b.id)} aria-label=${`Backfill #${b.id}`}>#${b.id}</button></th>
+        <th scope="row"><button class="link" onClick=${() => setOpen(b.id)} aria-label=${`Backfill #${b.id}`}>#${b.id}</button></th>
         <td>${zoned(b.start, b.timezone, false)} – ${zoned(b.end, b.timezone, false)}</td><td><${Status} status=${b.status} /></td>
         <td>${b.counts.succeeded + b.counts.failed + b.counts.cancelled} / ${b.total}</td></tr>`)}</tbody></table>`
       : list.data ? html`<p class="muted">None yet.${canEdit() ? " Backfill runs the schedule's past fire times." : ""}</p>` : null}
+    ${open ? html`<${BackfillDialog} w=${w} open=${open} onClose=${() => setOpen(null)} />` : null}
   </div>`;
 }
 

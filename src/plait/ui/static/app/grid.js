@@ -36,7 +36,7 @@ export function RunGrid({ w }) {
     <p class="muted grid-hint">The last ${runs.length} runs, oldest on the left. A cell opens the task in its run; a task's name charts its durations.</p>
     <div class="run-grid-wrap">
       <table class="run-grid" data-testid="grid">
-        <caption class="sr-only">Task statuses in the last ${runs.length} runs, oldest first</caption>
+        <caption class="visually-hidden">Task statuses in the last ${runs.length} runs, oldest first</caption>
         <thead><tr><th scope="col">Task</th>${runs.map((r) => html`<${RunHead} key=${r.id} run=${r} longest=${longest(runs)} />`)}</tr></thead>
         <tbody>${tasks.map((k) => html`<tr data-task=${k}>
           <th scope="row"><button class="link" aria-pressed=${picked === k ? "true" : "false"} onClick=${() => setTask(picked === k ? null : k)}>${k}</button></th>
@@ -67,7 +67,7 @@ function RunHead({ run, longest }) {
 
 function Cell({ run, task }) {
   const cell = run.cells[task];
-  if (!cell) return html`<td class="cell-none"><span class="sr-only">${task} not in run #${run.id}</span></td>`;
+  if (!cell) return html`<td class="cell-none"><span class="visually-hidden">${task} not in run #${run.id}</span></td>`;
   const retries = cell.attempts > 1 ? `, ${cell.attempts} attempts` : "";
   const label = `${task} in run #${run.id}: ${words(cell.status)}${retries}${cell.duration != null ? `, ${duration(cell.duration)}` : ""}`;
   return html`<td><${Link} class=${`cell s-${cell.status}`} data-status=${cell.status} href=${`/runs/${run.id}?task=${enc(task)}`}

@@ -85,17 +85,17 @@ export function WorkflowPage({ ref_ }) {
     <div class="tabs" role="tablist">
       ${tabLink("overview", "Overview")}${edit ? tabLink("edit", "Edit") : null}${tabLink("versions", "Versions")}
     </div>
-    ${tab === "overview" ? html`<${Overview} w=${w} runs=${runs} onBackfill=${(id) => setDialog({ backfill: id })} />`
+    ${tab === "overview" ? html`<${Overview} w=${w} runs=${runs} />`
       : tab === "edit" && edit ? html`<${WorkflowEditor} key=${w.current_version} initial=${w} version=${w.current_version}
           onSaved=${(saved) => { wf.setData(saved); if (saved.name !== ref_) navigate(`/workflows/${enc(saved.name)}?tab=edit`, { replace: true }); }} />`
       : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
-    ${dialog === "backfill" || dialog?.backfill ? html`<${BackfillDialog} w=${w} open=${dialog?.backfill} onClose=${() => setDialog(null)} />` : null}
+    ${dialog === "backfill" ? html`<${BackfillDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "clone" ? html`<${CloneDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
   </div>`;
 }
 
-function Overview({ w, runs, onBackfill }) {
+function Overview({ w, runs }) {
   const last = runs.data?.items?.[0];
   const lastRun = useLoad(() => (last ? api(`/api/v1/runs/${last.id}`) : Promise.resolve(null)), [last?.id, last?.status]);
   const statuses = Object.fromEntries((lastRun.data?.tasks || []).map((t) => [t.key, t.status]));
@@ -128,7 +128,7 @@ function Overview({ w, runs, onBackfill }) {
           <dt>Changed</dt><dd><${Time} iso=${w.updated_at} /></dd>
         </dl>
       </div>
-      <${Backfills} w=${w} onOpen=${onBackfill} />
+      <${Backfills} w=${w} />
       <div class="card"><h2>Parameters</h2>
         ${Object.keys(w.params).length ? html`<dl class="kv">${Object.entries(w.params).map(([name, p]) => html`<dt><code>${name}</code></dt>
           <dd>${p.type}${p.required ? ", required" : ""}${p.default !== undefined && p.default !== null ? html`, default <code>${JSON.stringify(p.default)}</code>` : null}${p.enum ? html`, one of <code>${JSON.stringify(p.enum)}</code>` : null}${p.description ? html`<div class="muted">${p.description}</div>` : null}</dd>`)}</dl>`
