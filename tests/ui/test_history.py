@@ -176,7 +176,7 @@ def test_a_metric_logged_once_is_a_number_and_the_runs_list_has_final_metrics(
     search.press("Enter")
     table = page.get_by_test_id("final-metrics")
     expect(table.locator("thead th")).to_have_text(["Run", "Workflow", "accuracy", "loss"])
-    row = table.locator(f"tr[data-run='{run_id}']")
+    row = table.locator(f"tr[data-metrics-run='{run_id}']")
     expect(row.locator("td[data-key=accuracy]")).to_have_text("0.9125")
     expect(row.locator("td[data-key=loss]")).to_have_text("0.25")  # the last one logged
     row.get_by_role("link", name=f"#{run_id}").click()

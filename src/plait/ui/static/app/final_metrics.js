@@ -17,7 +17,7 @@ export function FinalMetrics({ runs }) {
     <div class="run-grid-wrap" role="region" aria-label="Final metrics of the runs shown" tabindex="0">
       <table class="list" data-testid="final-metrics">
         <thead><tr><th scope="col">Run</th><th scope="col">Workflow</th>${keys.map((k) => html`<th scope="col">${k}</th>`)}</tr></thead>
-        <tbody>${rows.map((r) => html`<tr data-run=${r.id}><th scope="row"><${Link} href=${`/runs/${r.id}`}>#${r.id}</${Link}></th><td>${r.workflow}</td>
+        <tbody>${rows.map((r) => html`<tr data-metrics-run=${r.id}><th scope="row"><${Link} href=${`/runs/${r.id}`}>#${r.id}</${Link}></th><td>${r.workflow}</td>
           ${keys.map((k) => html`<td data-key=${k}>${number(byRun[r.id][k])}</td>`)}</tr>`)}</tbody>
       </table>
     </div>
