@@ -1,7 +1,7 @@
 // Run history at a glance (Airflow's grid view): columns are the workflow's newest runs (the
 // oldest on the left), rows its tasks, a cell per task in each run coloured and labelled by
 // its status; a bar per run shows its duration; trends chart the durations of the workflow's
-// runs and of the task picked. Refreshed (at most twice a second) by the workflow's events.
+// runs and of the task picked. Refreshed (at most once a second) by the workflow's events.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
 import { subscribe } from "./live.js";
@@ -9,6 +9,7 @@ import { html, Link, ErrorBox, Spinner, duration, useLoad, stamp } from "./ui.js
 import { TrendChart } from "./chart.js";
 
 const COLUMNS = 25;
+const ROWS = 60; // tasks shown before "Show all": a 500-task workflow would be 12,500 cells
 // A sign per status besides the colour, so the grid reads without colours too.
 const SIGN = { succeeded: "✓", failed: "✗", upstream_failed: "⊘", running: "▶", queued: "…", pending: "·",
                up_for_retry: "↻", skipped: "–", cancelled: "■" };
@@ -18,11 +19,12 @@ const enc = encodeURIComponent;
 export function RunGrid({ w }) {
   const grid = useLoad(() => api(`/api/v1/workflows/${w.id}/grid?limit=${COLUMNS}`), [w.id, w.current_version]);
   const [task, setTask] = useState(null);
+  const [all, setAll] = useState(false);
   useEffect(() => {
     let t = null;
     const off = subscribe(`workflow:${w.id}`, (e) => {
       const changes = e.type.startsWith("run.") || (e.type.startsWith("task.") && e.type !== "task.progress");
-      if (changes && t === null) t = setTimeout(() => { t = null; grid.reload(); }, 500);
+      if (changes && t === null) t = setTimeout(() => { t = null; grid.reload(); }, 1000);
     });
     return () => { off(); clearTimeout(t); };
   }, [w.id, grid.reload]);
@@ -32,17 +34,19 @@ export function RunGrid({ w }) {
   const { tasks, runs } = grid.data;
   if (!runs.length) return html`<p class="muted">No runs yet: each run becomes a column here.</p>`;
   const picked = tasks.includes(task) ? task : null;
+  const rows = all ? tasks : tasks.slice(0, ROWS);
   return html`<div>
     <p class="muted grid-hint">The last ${runs.length} runs, oldest on the left. A cell opens the task in its run; a task's name charts its durations.</p>
     <div class="run-grid-wrap">
       <table class="run-grid" data-testid="grid">
         <caption class="visually-hidden">Task statuses in the last ${runs.length} runs, oldest first</caption>
         <thead><tr><th scope="col">Task</th>${runs.map((r) => html`<${RunHead} key=${r.id} run=${r} longest=${longest(runs)} />`)}</tr></thead>
-        <tbody>${tasks.map((k) => html`<tr data-task=${k}>
+        <tbody>${rows.map((k) => html`<tr data-task=${k}>
           <th scope="row"><button class="link" aria-pressed=${picked === k ? "true" : "false"} onClick=${() => setTask(picked === k ? null : k)}>${k}</button></th>
           ${runs.map((r) => html`<${Cell} key=${r.id} run=${r} task=${k} />`)}
         </tr>`)}</tbody>
       </table>
+      ${rows.length < tasks.length ? html`<button class="link" onClick=${() => setAll(true)}>Show all ${tasks.length} tasks</button>` : null}
     </div>
     <div class="trends">
       <${TrendChart} name="Run duration" points=${runs.map((r) => ({ run: r.id, seconds: r.duration }))} />
