@@ -37,12 +37,15 @@ async def test_a_worker_claims_reports_and_the_run_moves_on(
     job = claimed.json()["job"]
     assert (job["task_key"], job["body"]) == ("load", "print('load')")
     assert job["params"] == {"lr": 0.5} and claimed.json()["heartbeat_seconds"] > 0
+    # the run's logical date travels to the worker (a manual run's: when it was made)
+    assert datetime.fromisoformat(job["logical_date"]) == datetime.fromisoformat(run["created_at"])
 
     answer = await report(
         client, worker, load.attempt_id,
         {"type": "heartbeat"},
         {"type": "metric", "key": "loss", "value": 0.25, "step": 1},
         {"type": "output", "key": "rows", "value": 150},
+        {"type": "progress", "fraction": 0.5, "message": "half"},
     )  # fmt: skip
     assert answer.json() == {"cancel": False}
     shown = await run_state(client, editor, run["id"])
@@ -50,6 +53,7 @@ async def test_a_worker_claims_reports_and_the_run_moves_on(
     assert (attempt["status"], attempt["worker"], attempt["outputs"]) == (
         "running", "box:7", {"rows": 150}
     )  # fmt: skip
+    assert (attempt["progress"], attempt["progress_message"]) == (0.5, "half")
     metrics = await client.get(f"/api/v1/runs/{run['id']}/metrics", headers=editor.headers)
     assert [(m["key"], m["value"], m["step"]) for m in metrics.json()] == [("loss", 0.25, 1)]
 
