@@ -260,3 +260,17 @@ async def test_fire_times_refuse_what_a_backfill_refuses(
         response = await client.get(f"/api/v1/workflows/{ref}/fire-times?{dates}", headers=h)
         assert response.status_code == 422, (query, response.text)
         assert says in response.text, (query, response.text)
+
+
+async def test_the_grid_shows_a_backfill_s_runs_by_fire_time(
+    client: httpx.AsyncClient, accounts: dict[str, Account]
+) -> None:
+    editor = accounts["editor"]
+    await create_workflow(client, editor, schedule="0 6 * * *")
+    made = await client.post("/api/v1/workflows/train/backfills", headers=editor.headers,
+                             json={"start": "2026-01-05", "end": "2026-01-06"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    columns = (await get_grid(client, editor))["runs"]
+    assert [(r["trigger"], r["scheduled_for"]) for r in columns] == [
+        ("backfill", "2026-01-05T06:00:00Z"), ("backfill", "2026-01-06T06:00:00Z")]  # fmt: skip
+    assert all(r["cells"]["load"]["status"] == "pending" for r in columns)
