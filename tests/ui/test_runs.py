@@ -53,6 +53,9 @@ def test_trigger_with_params_and_watch_the_run_live(admin_page: Page, plait: Pla
     expect(page.locator("[data-testid=log]")).to_contain_text("row 2 of 4")
     expect(dag.locator("[data-task=count]")).to_have_attribute("data-status", "succeeded")
     expect(dag.locator("[data-task=report]")).to_have_attribute("data-status", "succeeded")
+    # The panel followed the running task to `report`; picking `count` shows its log again.
+    expect(page.locator("[data-testid=log]")).to_contain_text("reported")
+    dag.locator("[data-task=count]").click()
     expect(page.locator("[data-testid=log]")).to_contain_text("row 4 of 4")
     expect(page.locator(".page-head .status")).to_have_text("succeeded")
     expect(page.locator(".chart[data-metric=loss] canvas")).to_be_visible()

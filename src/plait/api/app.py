@@ -15,6 +15,7 @@ from plait.api import (
     auth,
     backfills,
     health,
+    history,
     hooks,
     lineage,
     notifications,
@@ -57,6 +58,7 @@ ROUTERS = (
     yaml_export,
     versions,
     tasks,
+    history,  # before runs: /runs/final-metrics is not /runs/{run_id}
     runs,
     backfills,
     lineage,

@@ -94,7 +94,8 @@ class RunDetail(RunOut):
     tasks: list[TaskState]
 
 
-def _duration(start: datetime | None, end: datetime | None) -> float | None:
+def elapsed(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from `start` to `end` (or to now while it goes on); None before it starts."""
     if start is None:
         return None
     return round(((end or datetime.now(UTC)) - start).total_seconds(), 3)
@@ -107,7 +108,7 @@ def run_out(run: Run, workflow: str, user: str | None) -> dict[str, Any]:
         "workflow": workflow,
         "triggered_by": user,
         "cancel_requested": run.cancel_requested_at is not None,
-        "duration": _duration(run.started_at, run.finished_at),
+        "duration": elapsed(run.started_at, run.finished_at),
     }
 
 
@@ -121,7 +122,7 @@ def attempt_out(a: TaskAttempt) -> dict[str, Any]:
     return {
         **{c: getattr(a, c) for c in AttemptOut.model_fields if hasattr(a, c)},
         "outputs": bounded.prune(a.outputs),
-        "duration": _duration(a.started_at, a.finished_at),
+        "duration": elapsed(a.started_at, a.finished_at),
         "exit_signal": exit_signal(a.exit_code),
         "eta_seconds": runs.eta_seconds(a),
     }

@@ -1,7 +1,8 @@
-// Metric charts: one uPlot chart per metric key, value over step, one line per task.
+// Charts (uPlot): metric charts, one per key, value over step, one line per task; a metric
+// logged once is a number, not a chart of one point; duration trends over runs.
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
-import { html } from "./ui.js";
+import { html, duration, number } from "./ui.js";
 
 const COLORS = ["#4f46e5", "#16a34a", "#dc2626", "#d97706", "#0891b2", "#9333ea", "#db2777", "#65a30d"];
 
@@ -17,27 +18,60 @@ function series(points) {
   return { tasks, data: [steps, ...tasks.map((t) => steps.map((s) => byTask.get(t).get(s) ?? null))] };
 }
 
-export function MetricChart({ name, points }) {
-  const host = useRef(null);
+/** Axis colours from the theme, read when a chart is made (so dark mode gets its own). */
+function axis() {
+  const css = getComputedStyle(document.documentElement);
+  return { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border"), width: 1 }, ticks: { stroke: css.getPropertyValue("--border") } };
+}
+
+/** A uPlot chart in `host`, made again only when `shape` (its series, the theme) changes;
+ *  otherwise its data is replaced. */
+function usePlot(host, shape, data, options) {
   const plot = useRef(null);
-  const shape = useRef("");
+  const made = useRef("");
   useEffect(() => {
-    const { tasks, data } = series(points);
-    const css = getComputedStyle(document.documentElement);
-    const axis = { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border"), width: 1 }, ticks: { stroke: css.getPropertyValue("--border") } };
-    const key = tasks.join(",") + document.documentElement.dataset.theme;
-    if (plot.current && shape.current === key) { plot.current.setData(data); return; }
+    const key = shape + document.documentElement.dataset.theme;
+    if (plot.current && made.current === key) { plot.current.setData(data); return; }
     plot.current?.destroy();
-    shape.current = key;
-    const single = data[0].length === 1;
-    plot.current = new uPlot({
-      width: Math.max(280, host.current.clientWidth), height: 200,
-      scales: { x: { time: false } },
-      axes: [{ ...axis, label: "step" }, axis],
-      series: [{ label: "step" }, ...tasks.map((t, i) => ({ label: t, stroke: COLORS[i % COLORS.length], width: 2,
-        points: { show: single || data[0].length < 30 } }))],
-    }, data, host.current);
-  }, [points]);
+    made.current = key;
+    plot.current = new uPlot({ width: Math.max(280, host.current.clientWidth), height: 200, ...options() }, data, host.current);
+  }, [data]);
   useEffect(() => () => plot.current?.destroy(), []);
+}
+
+/** A metric key: a chart over steps, or its value(s) as numbers when it was logged once. */
+export function Metric({ name, points }) {
+  const { tasks, data } = series(points);
+  if (data[0].length === 1) {
+    return html`<div class="chart metric-number" data-metric=${name}><div class="label">${name}</div>
+      ${tasks.map((t, i) => html`<div><span class="number" data-testid="metric-value">${number(data[i + 1][0])}</span>${tasks.length > 1 ? html` <small>${t}</small>` : null}</div>`)}</div>`;
+  }
+  return html`<${MetricChart} name=${name} tasks=${tasks} data=${data} />`;
+}
+
+function MetricChart({ name, tasks, data }) {
+  const host = useRef(null);
+  usePlot(host, tasks.join(","), data, () => ({
+    scales: { x: { time: false } },
+    axes: [{ ...axis(), label: "step" }, axis()],
+    series: [{ label: "step" }, ...tasks.map((t, i) => ({ label: t, stroke: COLORS[i % COLORS.length], width: 2,
+      points: { show: data[0].length < 30 } }))],
+  }));
   return html`<div class="chart" data-metric=${name}><div class="label">${name}</div><div ref=${host}></div></div>`;
+}
+
+/** Durations over runs: `points` [{run, seconds}] oldest first; x is the run's number. */
+export function TrendChart({ name, points }) {
+  const host = useRef(null);
+  const data = [points.map((p) => p.run), points.map((p) => p.seconds)];
+  usePlot(host, "trend", data, () => ({
+    scales: { x: { time: false } },
+    axes: [{ ...axis(), label: "run", values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? `#${t}` : "")) },
+           { ...axis(), values: (_, ticks) => ticks.map((t) => duration(t)), size: 60 }],
+    series: [{ label: "run", value: (_, v) => (v == null ? "–" : `#${v}`) },
+             { label: "duration", stroke: COLORS[0], width: 2, points: { show: true }, value: (_, v) => duration(v) }],
+  }));
+  const described = points.filter((p) => p.seconds != null);
+  const summary = described.length ? `${name}: ${described.length} runs, last ${duration(described[described.length - 1].seconds)}` : `${name}: no finished runs`;
+  return html`<div class="chart" data-trend=${name} role="img" aria-label=${summary}><div class="label">${name}</div><div ref=${host}></div></div>`;
 }

@@ -65,7 +65,7 @@ export function Time({ iso, zone }) {
 }
 
 export function Status({ status }) {
-  return html`<span class=${`status s-${status}`} data-status=${status}>${(status || "").replace("_", " ")}</span>`;
+  return html`<span class=${`status s-${status}`} data-status=${status}>${(status || "").replaceAll("_", " ")}</span>`;
 }
 
 // --- data loading ---
@@ -227,3 +227,6 @@ export function ValueInput({ value, parse, format = asText, onValue, ...props })
   };
   return html`<input ...${props} value=${own.current.text} onInput=${input} />`;
 }
+
+/** A metric value as people read it: integers as they are, others to 6 significant digits. */
+export const number = (v) => (v == null ? "–" : Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));

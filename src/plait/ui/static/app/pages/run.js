@@ -6,7 +6,10 @@ import { subscribe } from "../live.js";
 import { html, Link, Time, Status, ErrorBox, Spinner, canEdit, title, navigate, toast, duration, useInterval, useLoad, useThrottled, memo, stamp } from "../ui.js";
 import { Dag } from "../dag.js";
 import { Gantt } from "../gantt.js";
-import { MetricChart } from "../chart.js";
+import { Metric } from "../chart.js";
+import { Attempts } from "../attempts.js";
+import { Progress, RunProgress, applyProgress } from "../progress.js";
+import { useFollow } from "../follow.js";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const enc = encodeURIComponent;
@@ -35,7 +38,8 @@ function applyTask(run, e) {
 function applyEvents(state, events) {
   let { run, metrics } = state;
   for (const e of events) {
-    if (e.type.startsWith("task.")) run = applyTask(run, e);
+    if (e.type === "task.progress") run = applyProgress(run, e);
+    else if (e.type.startsWith("task.")) run = applyTask(run, e);
     else if (e.type.startsWith("run.")) {
       run = { ...run, status: e.data.status };
       if (e.data.status === "running" && !run.started_at) run.started_at = e.time;
@@ -75,27 +79,31 @@ function useLiveRun(id) {
       if (events.some((e) => e.type.startsWith("run.") && FINISHED.has(e.data.status))) setTimeout(load, 50);
     });
   };
+  // Progress events are thinned out (about 2 a second): the last progress of a burst may come
+  // with none. Once they pause, read the run again for the progress its rows hold.
+  const quiet = useRef(0);
   useEffect(() => {
-    const off = subscribe(`run:${id}`, (e) => { if (e.type !== "log") { pending.current.push(e); flush(); } });
+    const off = subscribe(`run:${id}`, (e) => {
+      if (e.type === "log") return;
+      pending.current.push(e);
+      flush();
+      if (e.type === "task.progress") { clearTimeout(quiet.current); quiet.current = setTimeout(load, 1500); }
+    });
     load();
-    return () => { off(); cancelAnimationFrame(frame.current); };
+    return () => { off(); cancelAnimationFrame(frame.current); clearTimeout(quiet.current); };
   }, [id]);
   return { ...state, error, reload: load };
 }
 
 export function RunPage({ id }) {
   const { run, metrics, error, reload } = useLiveRun(id);
-  const [selected, setSelected] = useState(() => new URLSearchParams(location.search).get("task"));
+  const [selected, select] = useFollow(run, id);
   title(run ? `Run ${id} · ${run.workflow}` : `Run ${id}`);
-  useEffect(() => {
-    if (run && !selected && run.tasks.length) setSelected((run.tasks.find((t) => t.status === "running") || run.tasks[0]).key);
-  }, [run?.tasks.length]);
 
   if (error && !run) return html`<div class="page"><${ErrorBox} error=${error} onRetry=${reload} /></div>`;
   if (!run) return html`<${Spinner} />`;
   const statuses = Object.fromEntries(run.tasks.map((t) => [t.key, t.status]));
   const task = run.tasks.find((t) => t.key === selected);
-  const select = (key) => { setSelected(key); history.replaceState(null, "", `/runs/${id}?task=${enc(key)}`); };
 
   return html`<div class="page" data-run-id=${id} data-status=${run.status}>
     <div class="crumbs"><${Link} href="/runs">Runs</${Link}> / <${Link} href=${`/workflows/${enc(run.workflow)}`}>${run.workflow}</${Link}> /</div>
@@ -112,7 +120,8 @@ export function RunPage({ id }) {
         <${Artifacts} run=${run} />
       </div>
       <div>
-        <${TaskPanel} run=${run} task=${task} />
+        <${RunProgress} run=${run} onSelect=${select} />
+        <${TaskPanel} key=${task?.key} run=${run} task=${task} />
         <${About} run=${run} />
         <${Lineage} run=${run} />
       </div>
@@ -147,20 +156,18 @@ function Actions({ run, onChange }) {
 }
 
 function TaskPanel({ run, task }) {
+  const [shown, setShown] = useState(null); // the attempt whose log is shown; null: the latest
   if (!task) return html`<div class="card"><h2>Task</h2><p class="muted">Select a task in the graph.</p></div>`;
   const last = task.attempts[task.attempts.length - 1];
+  const attempt = task.attempts.find((a) => a.attempt === shown) || last;
   const outputs = Object.entries(last?.outputs || {});
   return html`<div class="card" data-testid="task-panel" data-task=${task.key}><h2><code>${task.key}</code> <${Status} status=${task.status} /></h2>
-    <dl class="kv">
-      <dt>Attempt</dt><dd>${last ? `${last.attempt} of ${task.attempts.length}` : "–"}</dd>
-      <dt>Duration</dt><dd>${duration(last?.duration)}</dd>
-      ${last?.worker ? html`<dt>Worker</dt><dd data-testid="attempt-worker"><code>${last.worker}</code></dd>` : null}
-      ${last?.exit_code != null ? html`<dt>Exit code</dt><dd>${last.exit_code}</dd>` : null}
-      ${last?.error ? html`<dt>Error</dt><dd class="field-error">${last.error}</dd>` : null}
-    </dl>
+    <${Progress} task=${task} />
+    <${Attempts} task=${task} shown=${attempt?.attempt} onShow=${setShown} />
+    ${attempt?.worker ? html`<dl class="kv"><dt>Worker</dt><dd data-testid="attempt-worker"><code>${attempt.worker}</code></dd></dl>` : null}
     ${outputs.length ? html`<h3 style="margin-top:12px">Outputs</h3><dl class="kv" data-testid="outputs">${outputs.map(([k, v]) => html`<dt><code>${k}</code></dt><dd><code>${JSON.stringify(v)}</code></dd>`)}</dl>` : null}
-    <h3 style="margin-top:12px">Log</h3>
-    <${LogPane} key=${`${task.key}:${last?.attempt}`} runId=${run.id} task=${task.key} attempt=${last?.attempt} started=${!!last?.started_at || task.status !== "queued"} />
+    <h3 style="margin-top:12px">Log${task.attempts.length > 1 ? ` of attempt ${attempt.attempt}` : ""}</h3>
+    <${LogPane} key=${`${task.key}:${attempt?.attempt}`} runId=${run.id} task=${task.key} attempt=${attempt?.attempt} started=${!!attempt?.started_at || attempt?.status !== "queued"} />
   </div>`;
 }
 
@@ -213,7 +220,7 @@ const Metrics = memo(({ metrics }) => {
   for (const m of metrics || []) (byKey[m.key] ||= []).push(m);
   const keys = Object.keys(byKey).sort();
   return html`<div class="card"><h2>Metrics</h2>
-    ${keys.length ? html`<div data-testid="metrics">${keys.map((k) => html`<${MetricChart} key=${k} name=${k} points=${byKey[k]} />`)}</div>`
+    ${keys.length ? html`<div data-testid="metrics">${keys.map((k) => html`<${Metric} key=${k} name=${k} points=${byKey[k]} />`)}</div>`
       : html`<p class="muted">None logged. Tasks log them with <code>plait.log_metric("loss", 0.3, step=1)</code>.</p>`}
   </div>`;
 });

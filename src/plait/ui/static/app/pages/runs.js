@@ -3,11 +3,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
+import { FinalMetrics } from "../final_metrics.js";
 import { html, Pager, Link, Time, Status, duration, useLoad, ErrorBox, Empty, Spinner, canEdit, title } from "../ui.js";
 
 const PAGE = 50;
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
-const TRIGGERS = ["manual", "api", "schedule", "webhook", "upstream"];
+const TRIGGERS = ["manual", "api", "schedule", "webhook", "upstream", "backfill"];
 const RANGES = { "1h": ["Last hour", 3600], "24h": ["Last 24 hours", 86400], "7d": ["Last 7 days", 7 * 86400] };
 
 function readFilters() {
@@ -87,7 +88,8 @@ export function RunsPage() {
           <thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Trigger</th><th>By</th><th>Created</th><th>Duration</th></tr></thead>
           <tbody>${items.map((r) => html`<${Row} key=${r.id} r=${r} />`)}</tbody>
         </table></div>
-        <${Pager} page=${page} next=${list.data?.next_cursor} setCursors=${setCursors} labels=${["← Newer", "Older →"]} />`}
+        <${Pager} page=${page} next=${list.data?.next_cursor} setCursors=${setCursors} labels=${["← Newer", "Older →"]} />
+        <${FinalMetrics} runs=${items} />`}
   </div>`;
 }
 

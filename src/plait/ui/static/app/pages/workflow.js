@@ -9,6 +9,8 @@ import { Dag } from "../dag.js";
 import { Diff } from "../editor.js";
 import { ParamsForm, defaults } from "../params.js";
 import { WorkflowEditor } from "./workflow_edit.js";
+import { RunGrid } from "../grid.js";
+import { BackfillDialog, Backfills, recurring } from "../backfill.js";
 
 const enc = encodeURIComponent;
 
@@ -74,6 +76,7 @@ export function WorkflowPage({ ref_ }) {
       <div class="actions">
         ${edit ? html`
           <button class="primary" onClick=${() => setDialog("trigger")} title="Trigger a run (t)">▶ Trigger</button>
+          ${recurring(w) ? html`<button onClick=${() => setDialog("backfill")} title="Runs for the schedule's past fire times">Backfill</button>` : null}
           <button onClick=${() => setPaused(!w.paused)}>${w.paused ? "Resume" : "Pause"}</button>
           <button onClick=${() => setDialog("clone")}>Clone</button>
           <button class="danger" onClick=${remove}>Delete</button>` : null}
@@ -85,6 +88,7 @@ export function WorkflowPage({ ref_ }) {
           onSaved=${(saved) => { wf.setData(saved); if (saved.name !== ref_) navigate(`/workflows/${enc(saved.name)}?tab=edit`, { replace: true }); }} />`
       : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}</${TabPanel}>
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
+    ${dialog === "backfill" ? html`<${BackfillDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "clone" ? html`<${CloneDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
   </div>`;
 }
@@ -99,6 +103,7 @@ function Overview({ w, runs }) {
         ${w.tasks.length ? html`<${Dag} tasks=${w.tasks} statuses=${statuses} onSelect=${(k) => last && navigate(`/runs/${last.id}?task=${enc(k)}`)} />`
           : html`<${Empty} title="No tasks yet">${canEdit() ? "Open the Edit tab to add the first task." : "An editor can add tasks."}</${Empty}>`}
       </div>
+      <div class="card" data-testid="history"><h2>History</h2><${RunGrid} w=${w} /></div>
       <div class="card"><h2>Recent runs <${Link} href=${`/runs?workflow=${enc(w.name)}`} style="margin-left:auto;font-size:13px">All runs →</${Link}></h2>
         <${ErrorBox} error=${runs.error} onRetry=${runs.reload} />
         ${runs.data?.items?.length ? html`<table class="list" data-testid="recent-runs"><thead><tr><th>Run</th><th>Status</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead>
@@ -121,6 +126,7 @@ function Overview({ w, runs }) {
           <dt>Changed</dt><dd><${Time} iso=${w.updated_at} /></dd>
         </dl>
       </div>
+      <${Backfills} w=${w} />
       <div class="card"><h2>Parameters</h2>
         ${Object.keys(w.params).length ? html`<dl class="kv">${Object.entries(w.params).map(([name, p]) => html`<dt><code>${name}</code></dt>
           <dd>${p.type}${p.required ? ", required" : ""}${p.default !== undefined && p.default !== null ? html`, default <code>${JSON.stringify(p.default)}</code>` : null}${p.enum ? html`, one of <code>${JSON.stringify(p.enum)}</code>` : null}${p.description ? html`<div class="muted">${p.description}</div>` : null}</dd>`)}</dl>`

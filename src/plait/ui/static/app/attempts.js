@@ -1,0 +1,23 @@
+// Every attempt of a task (a retry is a new attempt): its number, status, how it exited (a
+// signal by its name: SIGTERM, not -15), its error and duration, and a button to show its
+// own log.
+import { html, Status, duration } from "./ui.js";
+
+function exit(a) {
+  if (a.exit_signal) return html`<span title=${`exit code ${a.exit_code}`}>${a.exit_signal}</span>`;
+  return a.exit_code != null ? String(a.exit_code) : "–";
+}
+
+export function Attempts({ task, shown, onShow }) {
+  return html`<table class="list attempts" data-testid="attempts">
+    <caption class="visually-hidden">Attempts of ${task.key}</caption>
+    <thead><tr><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Exit</th><th scope="col">Duration</th><th scope="col"><span class="visually-hidden">Log</span></th></tr></thead>
+    <tbody>${task.attempts.map((a) => html`
+      <tr data-attempt=${a.attempt} class=${shown === a.attempt ? "shown" : ""}>
+        <th scope="row">${a.attempt}</th><td><${Status} status=${a.status} /></td><td data-testid="attempt-exit">${exit(a)}</td><td>${duration(a.duration)}</td>
+        <td><button class="link nowrap" aria-label=${`Log of attempt ${a.attempt}`} aria-pressed=${shown === a.attempt ? "true" : "false"} onClick=${() => onShow(a.attempt)}>Log</button></td>
+      </tr>
+      ${a.error ? html`<tr class="attempt-error" data-attempt-error=${a.attempt}><td colspan="5"><span class="field-error">${a.error}</span></td></tr>` : null}`)}
+    </tbody>
+  </table>`;
+}
