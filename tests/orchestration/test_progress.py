@@ -67,6 +67,29 @@ async def test_progress_reaches_the_api_and_the_event_stream_with_time_left(
     assert finished["progress"] == 0.5 and finished["eta_seconds"] is None
 
 
+async def test_a_progress_right_after_another_still_reaches_the_event_stream(
+    live_url: str, tmp_path: Path
+) -> None:
+    """Events are held to ~2 a second per attempt; the one held back goes out later (with
+    the attempt's next heartbeat), so a page never stays on a stale value."""
+    go = tmp_path / "go"
+    code = (
+        "import plait, time\n"
+        "plait.progress(0.3, 'epoch 3/10')\n"
+        "time.sleep(0.15)\n"  # read in another batch, well within the same half second
+        "plait.progress(0.4, 'epoch 4/10')\n" + _waits_for(go)
+    )
+    bearer = await token(live_url)
+    async with websockets.connect(f"ws://{live_url}/ws?token={bearer}") as ws:
+        await subscribe(ws, ["*"])
+        await start_run(live_url, bearer, [py("train", code)])
+        event = await until(
+            ws, lambda m: m.get("type") == "task.progress" and m["data"]["progress"] == 0.4
+        )
+        go.touch()
+    assert event["data"]["message"] == "epoch 4/10"
+
+
 def test_the_time_left_is_the_time_so_far_at_the_same_pace() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     attempt = TaskAttempt(status="running", started_at=now - timedelta(seconds=100), progress=0.25)

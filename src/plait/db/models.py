@@ -167,6 +167,7 @@ class Run(Base):
         UniqueConstraint("workflow_id", "scheduled_for"),
         Index("ix_runs_created", "created_at", "id"),
         Index("ix_runs_workflow_status", "workflow_id", "status"),
+        Index("ix_runs_workflow_id", "workflow_id", "id"),  # a workflow's newest runs
         AUTOINCREMENT,
     )
 
@@ -222,6 +223,7 @@ class TaskAttempt(Base):
     progress: Mapped[float | None]
     progress_message: Mapped[str | None] = mapped_column(Text)
     progress_at: Mapped[datetime | None]
+    progress_event_at: Mapped[datetime | None]  # the last task.progress event about it
 
 
 class Backfill(Base):

@@ -219,10 +219,9 @@ async def _apply_own(
     attempt_id = attempt.id
     try:
         async with session.begin_nested():
-            since = attempt.progress_at
             for report in reports:
                 await _apply_one(session, ctx, attempt, report)
-            await _progress_event(session, attempt, since)
+            await _progress_event(session, attempt)
     except Exception:  # isolate it: logged in full, and its attempt fails (the caller)
         log.exception("could not apply the reports of attempt %d", attempt_id)
         return False
@@ -327,27 +326,23 @@ async def _heartbeats(session: AsyncSession, reports: list[Report]) -> None:
         )
 
 
-async def _progress_event(
-    session: AsyncSession, attempt: TaskAttempt, since: datetime | None
-) -> None:
-    """One `task.progress` event for the batch's last progress of the attempt (the row holds
-    every one). Time is cut in slots of PROGRESS_EVENT_SECONDS: an event goes out when the
-    previous progress was in an earlier slot, so however often a worker reports, events
-    of an attempt stay at about 2 a second and never stop coming."""
-    now = attempt.progress_at
-    if now is None or now == since:
-        return  # no progress in this batch
-    if since is not None and _slot(since) == _slot(now):
+async def _progress_event(session: AsyncSession, attempt: TaskAttempt) -> None:
+    """A `task.progress` event for the attempt's last progress, unless the events have told
+    it already. At most one every PROGRESS_EVENT_SECONDS per attempt, however often a task
+    reports; a progress held back by that goes out with the attempt's next report (its
+    heartbeat at the latest), so the last value always reaches the event stream."""
+    told, at = attempt.progress_event_at, attempt.progress_at
+    if at is None or (told is not None and told >= at):
         return
+    now = datetime.now(UTC)
+    if told is not None and (now - told).total_seconds() < PROGRESS_EVENT_SECONDS:
+        return
+    attempt.progress_event_at = now
     run = await session.get(Run, attempt.run_id)  # in the session already, as a rule
     outbox.record(session, "task.progress", workflow_id=run.workflow_id if run else None,
                   run_id=attempt.run_id, task_key=attempt.task_key, attempt=attempt.attempt,
                   progress=attempt.progress, message=attempt.progress_message,
-                  eta_seconds=eta_seconds(attempt, now))  # fmt: skip
-
-
-def _slot(when: datetime) -> int:
-    return int(when.timestamp() // PROGRESS_EVENT_SECONDS)
+                  eta_seconds=eta_seconds(attempt, at))  # fmt: skip
 
 
 def _add_metric(session: AsyncSession, attempt: TaskAttempt, report: MetricReport) -> None:

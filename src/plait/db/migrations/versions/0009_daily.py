@@ -1,7 +1,12 @@
 """Daily use: task progress on attempts, and backfills.
 
 `task_attempts.progress` / `progress_message` / `progress_at`: the last `plait.progress()` a
-running task reported (a fraction in [0, 1], a short message, when).
+running task reported (a fraction in [0, 1], a short message, when); `progress_event_at`: when
+the last `task.progress` event about it went out (a progress the events have not told yet goes
+out with the attempt's next report, its heartbeat at the latest).
+
+`ix_runs_workflow_id` (workflow_id, id): a workflow's newest runs (its grid, its runs list)
+without sorting all of them.
 
 `backfills`: a group of runs, one per fire time of a workflow's schedule in a range, run at
 most `max_parallel` at a time. `runs.backfill_id` names the backfill that made a run (set to
@@ -34,6 +39,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("progress", sa.Double))
         batch.add_column(sa.Column("progress_message", sa.Text))
         batch.add_column(sa.Column("progress_at", UTCDateTime()))
+        batch.add_column(sa.Column("progress_event_at", UTCDateTime()))
     op.create_table(
         "backfills",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -63,10 +69,12 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )  # fmt: skip
         batch.create_index("ix_runs_backfill_id", ["backfill_id"])
+        batch.create_index("ix_runs_workflow_id", ["workflow_id", "id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs", table_kwargs=_KEEP) as batch:
+        batch.drop_index("ix_runs_workflow_id")
         batch.drop_index("ix_runs_backfill_id")
         batch.drop_constraint("fk_runs_backfill_id_backfills", type_="foreignkey")
         batch.drop_column("backfill_id")
@@ -74,6 +82,7 @@ def downgrade() -> None:
     op.drop_index("ix_backfills_workflow_id", "backfills")
     op.drop_table("backfills")
     with op.batch_alter_table("task_attempts", table_kwargs=_KEEP) as batch:
+        batch.drop_column("progress_event_at")
         batch.drop_column("progress_at")
         batch.drop_column("progress_message")
         batch.drop_column("progress")
