@@ -198,8 +198,9 @@ def _failed_task(task: dict[str, Any]) -> Text:
     error = error_line(attempt["error"])
     if error and error != task["status"]:  # a cancelled attempt's error is just "cancelled"
         line.append(f": {error}")
-    if attempt.get("exit_signal"):
-        line.append(f" ({attempt['exit_signal']})")
+    signal = attempt.get("exit_signal")
+    if signal and signal not in (error or ""):  # "killed by SIGTERM" says it already
+        line.append(f" ({signal})")
     return line
 
 
