@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from plait.api.openapi import flat_routes
 from plait.errors import InvalidInput, PlaitError, from_pydantic
+from plait.ui.routes import SHELL_PATH
 from plait.workflows.spec import keyed
 
 log = logging.getLogger("plait.api")
@@ -82,13 +83,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route takes at this path. Starlette's own `Allow` names only the
-    first route that matched the path, though routes for other methods share it."""
+    first route that matched the path, though routes for other methods share it. The UI's
+    page shell, which takes every other path, counts only where no other route does."""
     methods: set[str] = set()
+    shell: set[str] = set()
     for route in flat_routes(request.app):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(request.url.path):
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+            found = getattr(route, "methods", None) or set()
+            (shell if getattr(route, "path", None) == SHELL_PATH else methods).update(found)
+    return sorted(methods or shell)
 
 
 RETRY_AFTER_SECONDS = 5

@@ -88,7 +88,8 @@ async def shell() -> HTMLResponse:
 
 
 # Included after every other router: their routes match first.
-router.add_api_route("/{path:page}", shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
+SHELL_PATH = "/{path:page}"
+router.add_api_route(SHELL_PATH, shell, methods=["GET", "HEAD"], response_class=HTMLResponse)
 
 
 COMPRESSIBLE = (".js", ".mjs", ".css", ".svg", ".html", ".json")
