@@ -101,7 +101,8 @@ def test_every_attempt_is_listed_with_its_own_log(admin_page: Page, plait: Plait
     attempts = page.get_by_test_id("attempts")
     expect(attempts.locator("tbody tr[data-attempt]")).to_have_count(2)
     first = attempts.locator("tr[data-attempt='1']")
-    expect(first.locator(".status")).to_have_text("up for retry")
+    expect(first.locator(".status")).to_have_text("failed")  # a try that was retried
+    expect(first).to_contain_text("retried")
     expect(first.get_by_test_id("attempt-exit")).to_have_text("3")
     expect(attempts.locator("tr[data-attempt='2'] .status")).to_have_text("succeeded")
     log = page.get_by_test_id("log")
