@@ -26,6 +26,8 @@ export function Link({ href, children, ...rest }) {
   return html`<a href=${href} onClick=${click} ...${rest}>${children}</a>`;
 }
 
+/** Run statuses that are final. */
+export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 export const canEdit = () => ["admin", "editor"].includes(getSession()?.user?.role);
 export const isAdmin = () => getSession()?.user?.role === "admin";
 

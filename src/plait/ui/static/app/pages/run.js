@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, freshToken } from "../api.js";
 import { subscribe } from "../live.js";
-import { html, Link, Time, Status, ErrorBox, Spinner, canEdit, title, navigate, toast, duration, useInterval, useLoad, useThrottled, memo, stamp } from "../ui.js";
+import { html, FINISHED, Link, Time, Status, ErrorBox, Spinner, canEdit, title, navigate, toast, duration, useInterval, useLoad, useThrottled, memo, stamp } from "../ui.js";
 import { Dag } from "../dag.js";
 import { Gantt } from "../gantt.js";
 import { Metric } from "../chart.js";
@@ -11,7 +11,6 @@ import { Attempts } from "../attempts.js";
 import { Progress, RunProgress, applyProgress } from "../progress.js";
 import { useFollow } from "../follow.js";
 
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const enc = encodeURIComponent;
 
 /** Apply one task event to the run snapshot (returns a new run object). */
