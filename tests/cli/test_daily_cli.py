@@ -166,6 +166,7 @@ def test_hooks_create_list_disable_and_delete(live: Plait, tmp_path: Path) -> No
     apply(live, tmp_path, SCHEDULED.format(name=name, command="echo hooked"))
     problem = live.cli.fails("hooks", "create", name, "ci", "-p", "epochs=/epochs")
     assert "has no param 'epochs'" in problem
+    assert "did you mean 'lr'?" in live.cli.fails("hooks", "create", name, "ci", "-p", "Lr=/lr")
     created = as_json(live.cli, "hooks", "create", name, "ci", "-p", "lr=/config/lr")
     assert created["url"] == f"{live.server.url}/api/v1/hooks/{created['public_id']}"
     assert created["secret"] and created["token"] and created["params"] == {"lr": "/config/lr"}

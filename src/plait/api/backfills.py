@@ -80,10 +80,14 @@ class BackfillOut(BackfillSummary):
     runs: list[BackfillRun] = Field(description="Its runs, by fire time.")
 
 
-async def _summary(session: AsyncSession, backfill: Backfill) -> dict[str, Any]:
+async def _summary(
+    session: AsyncSession, backfill: Backfill, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    # The workflow and the user are in the session's identity map after the first of a page.
     wf = await session.get(Workflow, backfill.workflow_id)
     user = await session.get(User, backfill.created_by) if backfill.created_by else None
-    counts = await backfills.count_runs(session, backfill.id)
+    if counts is None:
+        counts = await backfills.count_runs(session, backfill.id)
     return {
         "id": backfill.id,
         "workflow": wf.name if wf else "?",
@@ -164,7 +168,8 @@ async def list_backfills(
             query = query.where(pagination.after(BACKFILL_SORT, *where))
         query = pagination.order(query, BACKFILL_SORT).limit(limit + 1)
         rows = list((await session.execute(query)).scalars())
-        items = [await _summary(session, b) for b in rows[:limit]]
+        counts = await backfills.count_runs_of(session, [b.id for b in rows[:limit]])
+        items = [await _summary(session, b, counts[b.id]) for b in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = pagination.encode_cursor("-created", last.created_at, last.id) if last else None
     return {"items": items, "next_cursor": next_cursor}

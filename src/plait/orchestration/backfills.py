@@ -152,12 +152,20 @@ async def get(session: AsyncSession, backfill_id: int, *, lock: bool = False) ->
 
 async def count_runs(session: AsyncSession, backfill_id: int) -> dict[str, int]:
     """Its runs by status."""
+    return (await count_runs_of(session, [backfill_id]))[backfill_id]
+
+
+async def count_runs_of(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, int]]:
+    """The runs of each backfill by status, in one grouped query (a page of backfills)."""
     rows = await session.execute(
-        select(Run.status, func.count()).where(Run.backfill_id == backfill_id).group_by(Run.status)
+        select(Run.backfill_id, Run.status, func.count())
+        .where(Run.backfill_id.in_(ids))
+        .group_by(Run.backfill_id, Run.status)
     )
-    counts = dict.fromkeys(COUNTED, 0)
-    for status, n in rows.all():
-        counts[status] = counts.get(status, 0) + n
+    counts = {i: dict.fromkeys(COUNTED, 0) for i in ids}
+    for backfill_id, status, n in rows.all():
+        if backfill_id is not None:  # always, by the WHERE; said for the type checker
+            counts[backfill_id][status] = counts[backfill_id].get(status, 0) + n
     return counts
 
 

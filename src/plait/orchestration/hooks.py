@@ -25,7 +25,14 @@ from plait import audit
 from plait.auth.roles import Principal
 from plait.auth.tokens import sha256
 from plait.db.models import Hook, HookDelivery, Workflow
-from plait.errors import Conflict, FieldError, InvalidInput, NotAuthenticated, NotFound
+from plait.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    did_you_mean,
+)
 from plait.orchestration.pointer import PointerError, pointer_error, resolve
 from plait.orchestration.runs import create_run
 from plait.workflows.spec import is_plain_json
@@ -60,8 +67,10 @@ def mapping_problems(mapping: dict[str, str], wf: Workflow) -> list[FieldError]:
     out = []
     for name, pointer in mapping.items():
         loc: tuple[str | int, ...] = ("params", name)
-        if name not in wf.spec.get("params", {}):
-            out.append(FieldError(loc, f"workflow {wf.name!r} has no param {name!r}", "unknown"))
+        params = wf.spec.get("params", {})
+        if name not in params:
+            why = f"workflow {wf.name!r} has no param {name!r}{did_you_mean(name, params)}"
+            out.append(FieldError(loc, why, "unknown"))
         elif error := pointer_error(pointer):
             out.append(FieldError(loc, error, "pointer"))
     return out
