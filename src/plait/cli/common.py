@@ -13,6 +13,7 @@ from urllib.parse import quote
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from plait.cli.client import ApiError, Client, Login
 
@@ -111,3 +112,11 @@ def workflow_path(ref: str | int) -> str:
 
 def run_path(run_id: int) -> str:
     return f"/api/v1/runs/{run_id}"
+
+
+def delete_confirmed(client: Client, path: str, question: str, done: str, *, yes: bool) -> None:
+    """DELETE `path` once the user says so (or gave --yes), then say `done`."""
+    if not yes:
+        typer.confirm(question, abort=True)
+    client.request("DELETE", path)
+    out.print(Text(done))

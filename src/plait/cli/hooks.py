@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from plait.cli.common import Yes, api_command, connect, err, out, workflow_path
+from plait.cli.common import Yes, api_command, connect, delete_confirmed, err, out, workflow_path
 from plait.cli.output import Format, Output, emit, print_table
 from plait.cli.views import compact
 
@@ -116,7 +116,6 @@ def hooks_delete(
     yes: Yes = False,
 ) -> None:
     """Delete a hook: its URL answers 404 from now on."""
-    if not yes:
-        typer.confirm(f"Delete hook {hook_id} of {workflow}?", abort=True)
-    connect().request("DELETE", f"{_hooks(workflow)}/{hook_id}")
-    out.print(Text(f"deleted hook {hook_id}"))
+    delete_confirmed(connect(), f"{_hooks(workflow)}/{hook_id}",
+                     f"Delete hook {hook_id} of {workflow}?", f"deleted hook {hook_id}",
+                     yes=yes)  # fmt: skip

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plait.cli.client import Client
-from plait.cli.common import Yes, api_command, connect, err, out, parse_pairs
+from plait.cli.common import Yes, api_command, connect, delete_confirmed, err, out, parse_pairs
 from plait.cli.output import Format, Output, emit, print_table
 from plait.cli.views import compact, timestamp
 
@@ -171,11 +171,9 @@ def _patch_channel(channel: str, changes: dict[str, Any], output: Format) -> Non
 def channels_delete(channel: Channel, yes: Yes = False) -> None:
     """Delete a channel and its rules."""
     client = connect()
-    number = channel_id(client, channel)
-    if not yes:
-        typer.confirm(f"Delete channel {channel} and its rules?", abort=True)
-    client.request("DELETE", f"{CHANNELS}/{number}")
-    out.print(Text(f"deleted channel {channel}"))
+    delete_confirmed(client, f"{CHANNELS}/{channel_id(client, channel)}",
+                     f"Delete channel {channel} and its rules?", f"deleted channel {channel}",
+                     yes=yes)  # fmt: skip
 
 
 @channels_app.command("deliveries")
@@ -327,7 +325,5 @@ def rules_disable(rule_id: RuleId, output: Output = Format.table) -> None:
 @api_command
 def rules_delete(rule_id: RuleId, yes: Yes = False) -> None:
     """Delete a rule."""
-    if not yes:
-        typer.confirm(f"Delete rule {rule_id}?", abort=True)
-    connect().request("DELETE", f"{RULES}/{rule_id}")
-    out.print(Text(f"deleted rule {rule_id}"))
+    delete_confirmed(connect(), f"{RULES}/{rule_id}", f"Delete rule {rule_id}?",
+                     f"deleted rule {rule_id}", yes=yes)  # fmt: skip

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plait.cli.client import Client
-from plait.cli.common import Yes, api_command, connect, err, out
+from plait.cli.common import Yes, api_command, connect, delete_confirmed, err, out
 from plait.cli.output import Format, Output, emit, print_table
 from plait.cli.views import timestamp
 
@@ -139,11 +139,8 @@ def _update(user: str, changes: dict[str, Any], said: str, output: Format) -> No
 def users_delete(user: User, yes: Yes = False) -> None:
     """Delete an account; its workflows stay, without an owner."""
     client = connect()
-    number = user_id(client, user)
-    if not yes:
-        typer.confirm(f"Delete user {user}?", abort=True)
-    client.request("DELETE", f"{USERS}/{number}")
-    out.print(Text(f"deleted user {user}"))
+    delete_confirmed(client, f"{USERS}/{user_id(client, user)}", f"Delete user {user}?",
+                     f"deleted user {user}", yes=yes)  # fmt: skip
 
 
 def user_id(client: Client, user: str) -> int:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plait.cli.client import ApiError, Client
-from plait.cli.common import Yes, api_command, connect, err, out, workflow_path
+from plait.cli.common import Yes, api_command, connect, delete_confirmed, err, out, workflow_path
 from plait.cli.output import Format, Output, emit, print_table
 from plait.cli.views import timestamp
 from plait.cli.yamlio import NotAWorkflow, WorkflowFile, read_workflow, to_yaml
@@ -236,10 +236,9 @@ def _set_paused(name: str, paused: bool) -> dict[str, Any]:
 @api_command
 def workflows_delete(name: Name, yes: Yes = False) -> None:
     """Delete a workflow and its history."""
-    if not yes:
-        typer.confirm(f"Delete workflow {name} and all its versions?", abort=True)
-    connect().request("DELETE", workflow_path(name))
-    out.print(Text(f"deleted {name}"))
+    delete_confirmed(connect(), workflow_path(name),
+                     f"Delete workflow {name} and all its versions?", f"deleted {name}",
+                     yes=yes)  # fmt: skip
 
 
 @wf_app.command("clone")
