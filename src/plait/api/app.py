@@ -24,6 +24,7 @@ from plait.api import (
     results,
     runs,
     tasks,
+    templates,
     tokens,
     users,
     versions,
@@ -66,6 +67,7 @@ ROUTERS = (
     hooks,
     notifications,
     workers,
+    templates,
     exec_api,
     ws,
 )

@@ -422,3 +422,28 @@ class HookDelivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(200))
     run_id: Mapped[int | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- templates (issue 11) ---
+
+
+class Template(Base):
+    """A reusable workflow spec (with its params schema) saved by a user. The built-in
+    catalog is not stored here: it ships as files in `plait.templates.catalog`."""
+
+    __tablename__ = "templates"
+    __table_args__ = (Index("ix_templates_name_id", "name", "id"), AUTOINCREMENT)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    public: Mapped[bool] = mapped_column(default=True)
+    usage_count: Mapped[int] = mapped_column(default=0)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -92,6 +92,7 @@ async def create(
     *,
     paused: bool = False,
     source: dict[str, Any] | None = None,
+    message: str | None = None,
 ) -> Workflow:
     definition = await validate_in(session, spec, None)
     await _ensure_name_free(session, spec.name)
@@ -100,7 +101,8 @@ async def create(
     session.add(wf)
     await _flush_unique(session, spec.name)
     await _set_tags(session, wf.id, definition["tags"])
-    message = f"cloned from {source['name']} v{source['version']}" if source else "created"
+    if message is None:
+        message = f"cloned from {source['name']} v{source['version']}" if source else "created"
     _add_version(session, wf, definition, who, message, source)
     audit.record(session, who, "workflow.create", "workflow", wf.id, name=wf.name, source=source)
     outbox.record(session, "workflow.created", workflow_id=wf.id, user_id=who.id, name=wf.name)
