@@ -105,6 +105,13 @@ RULES = {
     ("DELETE", "/api/v1/rules/{rule_id}"): "owner",
     ("GET", "/api/v1/deliveries"): "viewer",
     ("GET", "/api/v1/workers"): "viewer",
+    ("GET", "/api/v1/templates"): "viewer",
+    ("POST", "/api/v1/templates"): "editor",
+    ("GET", "/api/v1/templates/{ref}"): "viewer",
+    ("PATCH", "/api/v1/templates/{ref}"): "owner",
+    ("DELETE", "/api/v1/templates/{ref}"): "owner",
+    ("POST", "/api/v1/templates/{ref}/instantiate"): "editor",
+    ("POST", f"{WF}/save-as-template"): "editor",
     # Worker tokens only, and nothing else (a person's token, whatever the role, is refused).
     ("POST", "/api/v1/exec/workers/heartbeat"): "worker",
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): "worker",
@@ -144,6 +151,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/rules/{rule_id}"): {"enabled": False},
     ("POST", f"{WF}/hooks"): {"name": "h", "params": {"lr": "/lr"}},
     ("PATCH", f"{WF}/hooks/{{hook_id}}"): {"enabled": False},
+    ("POST", "/api/v1/templates"): {"name": "t2", "category": "other", "spec": workflow_doc("x")},
+    ("PATCH", "/api/v1/templates/{ref}"): {"description": "changed"},
+    ("POST", "/api/v1/templates/{ref}/instantiate"): {"name": "from-template"},
+    ("POST", f"{WF}/save-as-template"): {"name": "saved"},
     ("POST", "/api/v1/exec/workers/heartbeat"): {"worker": "h:1", "concurrency": 1},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
@@ -204,6 +215,9 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     hook = await client.post("/api/v1/workflows/train/hooks", json={"name": "h"},
                              headers=accounts["editor"].headers)  # fmt: skip
     notify = await notification_ids(client, accounts["editor"])
+    # A public template named like the workflow: `{ref}` is "train" in template paths too.
+    template = {"name": "train", "category": "other", "spec": workflow_doc("train")}
+    await client.post("/api/v1/templates", json=template, headers=accounts["editor"].headers)
     worker = await client.post(
         "/api/v1/tokens", json={"name": "w", "worker": True}, headers=accounts["admin"].headers
     )
