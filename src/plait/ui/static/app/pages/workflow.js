@@ -11,6 +11,7 @@ import { ParamsForm, defaults } from "../params.js";
 import { WorkflowEditor } from "./workflow_edit.js";
 import { RunGrid } from "../grid.js";
 import { BackfillDialog, Backfills, recurring } from "../backfill.js";
+import { SaveTemplateDialog } from "../templates.js";
 
 const enc = encodeURIComponent;
 
@@ -79,6 +80,7 @@ export function WorkflowPage({ ref_ }) {
           ${recurring(w) ? html`<button onClick=${() => setDialog("backfill")} title="Runs for the schedule's past fire times">Backfill</button>` : null}
           <button onClick=${() => setPaused(!w.paused)}>${w.paused ? "Resume" : "Pause"}</button>
           <button onClick=${() => setDialog("clone")}>Clone</button>
+          <button onClick=${() => setDialog("template")}>Save as template</button>
           <button class="danger" onClick=${remove}>Delete</button>` : null}
       </div>
     </div>
@@ -90,6 +92,7 @@ export function WorkflowPage({ ref_ }) {
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "backfill" ? html`<${BackfillDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "clone" ? html`<${CloneDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
+    ${dialog === "template" ? html`<${SaveTemplateDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
   </div>`;
 }
 
