@@ -139,8 +139,8 @@ async def _ensure_name_free(session: AsyncSession, name: str, row_id: int | None
     if name in builtins():
         raise Conflict(f"{name!r} is the name of a built-in template; choose another")
     taken = await session.scalar(select(Template.id).where(Template.name == name))
-    if taken is not None and taken != row_id:
-        raise Conflict(f"a template named {name!r} exists already", template_id=taken)
+    if taken is not None and taken != row_id:  # no id said: the other may be private
+        raise Conflict(f"a template named {name!r} exists already")
 
 
 async def _flush_unique(session: AsyncSession, name: str) -> None:
@@ -170,9 +170,15 @@ async def create(
     await _flush_unique(session, name)
     audit.record(session, who, "template.create", "template", row.id, name=name,
                  category=category, public=public, source=source)  # fmt: skip
-    outbox.record(session, "template.created", user_id=who.id, template_id=row.id, name=name,
-                  category=category, public=public)  # fmt: skip
+    outbox.record(session, "template.created", user_id=who.id, **_event_data(row))
     return row
+
+
+def _event_data(row: Template) -> dict[str, Any]:
+    """What an event tells of a template. Every user hears every event (topic `*`): a
+    private template's name and category stay out of it."""
+    seen = {"name": row.name, "category": row.category} if row.public else {}
+    return {"template_id": row.id, "public": row.public, **seen}
 
 
 def editable(found: Found, who: Principal) -> Template:
@@ -206,7 +212,7 @@ async def change(
 
 async def remove(session: AsyncSession, who: Principal, row: Template) -> None:
     audit.record(session, who, "template.delete", "template", row.id, name=row.name)
-    outbox.record(session, "template.deleted", user_id=who.id, template_id=row.id, name=row.name)
+    outbox.record(session, "template.deleted", user_id=who.id, **_event_data(row))
     await session.delete(row)
 
 

@@ -2,6 +2,7 @@
 // workflow from one through a form generated from its params schema.
 import { useEffect, useState } from "preact/hooks";
 import { api, q, getSession } from "../api.js";
+import { subscribe } from "../live.js";
 import { html, useLoad, ErrorBox, Empty, Spinner, Pager, canEdit, isAdmin, title, toast, ask } from "../ui.js";
 import { UseTemplateDialog } from "../templates.js";
 
@@ -28,6 +29,8 @@ export function TemplatesPage() {
     return () => clearTimeout(t);
   }, [text]);
   useEffect(() => { history.replaceState(null, "", `/templates${q(filters)}`); }, [filters]);
+  // A template saved or deleted elsewhere: this page follows.
+  useEffect(() => subscribe("*", (e) => e.type.startsWith("template.") && list.reload()), [list.reload]);
   const change = (patch) => { setFilters((f) => ({ ...f, ...patch })); setCursors([null]); };
 
   const items = list.data?.items || [];
