@@ -9,12 +9,14 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from plait.templates.catalog import builtins
 from tests.conftest import Account
 from tests.templates.conftest import artifacts, attempt, instantiate, metrics, run_to_end
 
 Accounts = dict[str, Account]
+pytestmark = pytest.mark.timeout(400)  # see run_to_end: scikit-learn imports under load
 
 
 async def download(client: httpx.AsyncClient, who: Account, run_id: int, artifact: int) -> str:
