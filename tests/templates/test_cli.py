@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.conftest import Plait, running_plait
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]  # a server starts, on a busy machine
 
 
 @pytest.fixture(scope="module")

@@ -163,9 +163,10 @@ async def create(
 ) -> Template:
     definition = checked_spec(name, spec)
     await _ensure_name_free(session, name)
-    row = Template(name=name, description=definition["description"] if description is None
-                   else description, category=category, author=who.username, owner_id=who.id,
-                   public=public, usage_count=0, spec=definition)  # fmt: skip
+    if description is None:
+        description = definition["description"]
+    row = Template(name=name, description=description, category=category, author=who.username,
+                   owner_id=who.id, public=public, usage_count=0, spec=definition)  # fmt: skip
     session.add(row)
     await _flush_unique(session, name)
     audit.record(session, who, "template.create", "template", row.id, name=name,
