@@ -25,7 +25,7 @@ from plait.orchestration.states import (
     transition,
 )
 
-TRIGGERS = ("manual", "api", "schedule", "webhook", "upstream", "backfill")
+TRIGGERS = ("manual", "api", "schedule", "webhook", "upstream", "backfill", "sweep")
 RETRYABLE = frozenset(
     {AttemptStatus.failed, AttemptStatus.upstream_failed, AttemptStatus.cancelled}
 )
