@@ -15,6 +15,7 @@ const pages = {
   run: () => import("./pages/run.js"),
   settings: () => import("./pages/settings.js"),
   workers: () => import("./pages/workers.js"),
+  sweep: () => import("./pages/sweep.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^\/runs\/(\d+)$/, "run", "RunPage", (m) => ({ key: m[1], id: Number(m[1]) })],
   [/^\/settings$/, "settings", "SettingsPage", () => ({})],
   [/^\/workers$/, "workers", "WorkersPage", () => ({})],
+  [/^\/sweeps\/(\d+)$/, "sweep", "SweepPage", (m) => ({ key: m[1], id: Number(m[1]) })],
 ];
 
 const loaded = {};
