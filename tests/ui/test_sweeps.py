@@ -46,6 +46,7 @@ def test_launch_a_sweep_follow_it_and_sort_by_its_metric(admin_page: Page, plait
     dialog.get_by_role("button", name="Start sweep").click()
 
     expect(page).to_have_url(re.compile(r"/sweeps/\d+$"))
+    sweep_path = page.url.split(plait.server.url, 1)[1]
     sweep = page.get_by_test_id("sweep")
     expect(sweep).to_have_attribute("data-status", "succeeded", timeout=60_000)  # live
     expect(page.locator("[data-count=succeeded]")).to_have_text("4")
@@ -74,3 +75,5 @@ def test_launch_a_sweep_follow_it_and_sort_by_its_metric(admin_page: Page, plait
     expect(page.get_by_test_id("sweep-scatter").locator("circle")).to_have_count(4)
     best.get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+$"))
+    page.locator(f"a[href='{sweep_path}']").click()  # the run says which sweep made it
+    expect(page.get_by_test_id("sweep")).to_be_visible()
