@@ -159,6 +159,11 @@ async def test_bad_values_are_refused_naming_the_field_and_no_run_is_made(
     assert backwards.json()["errors"][0]["field"] == "random.space.lr.uniform"
     float_n = await sweep(client, ed, random={"n": 2, "space": {"n": {"uniform": [1, 3]}}})
     assert float_n.json()["errors"][0]["field"] == "random.n"  # drawn floats for an integer
+    wide = await sweep(client, ed, random={"n": 2, "space": {"lr": {"uniform": [-1e308, 1e308]}}})
+    assert wide.json()["errors"][0]["field"] == "random.space.lr.uniform"
+    not_json = await client.post("/api/v1/workflows/train/sweeps", headers=ed.headers,
+                                 content='{"grid": {"lr": [NaN, Infinity]}}')  # fmt: skip
+    assert not_json.status_code == 422, not_json.text
     neither = await sweep(client, ed, max_parallel=2)
     both = await sweep(client, ed, grid={"depth": [3]}, random={"n": 1, "space": {}})
     empty = await sweep(client, ed, grid={"depth": []})

@@ -77,6 +77,8 @@ def _bounds(args: Any, positive: bool = False, whole: bool = False) -> str:
         return f"give two {'whole ' if whole else ''}numbers [low, high]"
     if args[0] > args[1]:
         return "low is above high"
+    if not math.isfinite(float(args[1]) - float(args[0])):
+        return "the range is too wide to draw from"
     return "both must be above 0" if positive and args[0] <= 0 else ""
 
 
