@@ -77,3 +77,40 @@ def test_launch_a_sweep_follow_it_and_sort_by_its_metric(admin_page: Page, plait
     expect(page).to_have_url(re.compile(r"/runs/\d+$"))
     page.locator(f"a[href='{sweep_path}']").click()  # the run says which sweep made it
     expect(page.get_by_test_id("sweep")).to_be_visible()
+
+
+def test_a_seeded_random_search_from_the_dialog(admin_page: Page, plait: Plait) -> None:
+    create_workflow(plait.http, {
+        "name": "search", "max_active_runs": 4,
+        "params": {"lr": {"type": "number", "default": 0.1}, "depth": {"type": "integer"}},
+        "tasks": [{"key": "fit", "kind": "python", "code": SCORE}],
+    })  # fmt: skip
+    page = admin_page
+    page.goto("/workflows/search")
+    page.get_by_role("button", name="Sweep", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Sweep search")
+    dialog.get_by_role("radio", name=re.compile("Random")).check()
+    dialog.get_by_label("Distribution of lr").select_option("log_uniform")
+    dialog.get_by_label("lr", exact=True).press_sequentially("0.0001, 0.1")
+    dialog.get_by_label("Distribution of depth").select_option("choice")
+    dialog.get_by_label("depth", exact=True).press_sequentially("3, 5, 7")
+    draws = dialog.get_by_label("Draws", exact=True)
+    draws.press("Control+a")
+    draws.press_sequentially("6")
+    expect(dialog.get_by_test_id("sweep-runs")).to_have_text("6")
+    dialog.get_by_label("Seed", exact=True).press_sequentially("7")
+    dialog.get_by_label("Max runs").press_sequentially("5")
+    expect(dialog.get_by_test_id("sweep-count")).to_contain_text("the first 5 of 6 combinations")
+    dialog.get_by_role("button", name="Start sweep").click()
+
+    expect(page.get_by_text("random, seed 7 over lr, depth")).to_be_visible()
+    rows = page.get_by_test_id("sweep-table").locator("tbody tr")
+    expect(rows).to_have_count(5)
+    sweep_id = int(page.url.rsplit("/", 1)[1])
+    made = plait.http.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert made["random"]["space"] == {"lr": {"log_uniform": [0.0001, 0.1]},
+                                       "depth": {"choice": [3, 5, 7]}}  # fmt: skip
+    assert all(r["swept"]["depth"] in (3, 5, 7) for r in made["rows"])
+    body = {"random": {"n": 6, "seed": 7, "space": made["random"]["space"]}, "max_runs": 5}
+    again = plait.http.post("/api/v1/workflows/search/sweeps", json=body)
+    assert [r["swept"] for r in again.json()["rows"]] == [r["swept"] for r in made["rows"]]
