@@ -208,3 +208,26 @@ async def test_viewers_read_sweeps_and_cannot_launch_them(
     assert seen.status_code == 200 and seen.json()["created_by"] == "ed"
     assert (await client.get("/api/v1/sweeps/999", headers=viewer.headers)).status_code == 404
     assert (await client.get(f"/api/v1/sweeps/{made['id']}")).status_code == 401
+
+
+async def test_a_failed_run_retried_reopens_its_sweep_until_it_ends_again(
+    client: httpx.AsyncClient, accounts: Accounts, tmp_path: Path
+) -> None:
+    ed, broken = accounts["editor"], tmp_path / "broken"
+    broken.touch()
+    code = (
+        "import os, plait\n"
+        f"if plait.params()['depth'] == 5 and os.path.exists({str(broken)!r}):\n"
+        "    raise RuntimeError('depth 5 breaks')\n"
+    )
+    await sweepable(client, ed, code=code)
+    made = (await sweep(client, ed, grid={"depth": [3, 5]}, max_parallel=2)).json()
+    failed = await until_ended(client, ed, made["id"])
+    assert failed["status"] == "failed" and failed["counts"]["failed"] == 1, failed
+    broken.unlink()
+    bad = next(r["run_id"] for r in failed["rows"] if r["status"] == "failed")
+    retried = await client.post(f"/api/v1/runs/{bad}/retry", headers=ed.headers)
+    assert retried.status_code < 300, retried.text
+    done = await until_ended(client, ed, made["id"])
+    assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 2, done
+    assert done["finished_at"] is not None

@@ -179,7 +179,6 @@ async def retry(session: AsyncSession, backfill: Backfill, who: Principal) -> li
             code="nothing-to-retry",
         )
     for run in again:
-        await runs.retry_run(session, run, who)
-    backfill.status, backfill.finished_at = "running", None
+        await runs.retry_run(session, run, who)  # the backfill runs again with them
     audit.record(session, who, "backfill.retry", "backfill", backfill.id, runs=len(again))
     return [r.id for r in again]

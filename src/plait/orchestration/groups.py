@@ -99,6 +99,13 @@ async def settle(session: AsyncSession, run: Run) -> None:
             finish(session, group, row, counts)
 
 
+async def reopen(session: AsyncSession, run: Run) -> None:
+    """The run runs again (a retry): a group that had ended goes on until it ends again."""
+    for group, group_id in of(run):
+        row = await get(session, group, group_id, lock=True)
+        row.status, row.finished_at = "running", None
+
+
 def finish(session: AsyncSession, group: Group, row: GroupRow, counts: dict[str, int]) -> None:
     """Its runs have ended: failed if one failed, else cancelled if one was, else succeeded."""
     status = "failed" if counts["failed"] else "cancelled" if counts["cancelled"] else "succeeded"
