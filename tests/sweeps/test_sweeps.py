@@ -62,6 +62,22 @@ async def test_a_grid_runs_each_combination_and_names_the_best_run_both_ways(
     assert [s["id"] for s in listed.json()["items"]] == [done["id"]]
 
 
+async def test_the_same_idempotency_key_gets_the_sweep_it_made(
+    app: Any, client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    ed = accounts["editor"]
+    await sweepable(client, ed, code="pass")
+    once = {**ed.headers, "Idempotency-Key": "tune-1"}
+    body = {"grid": {"depth": [3, 5]}}
+    first = await client.post("/api/v1/workflows/train/sweeps", json=body, headers=once)
+    again = await client.post("/api/v1/workflows/train/sweeps", json=body, headers=once)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+    async with app.state.plait.db.read() as session:
+        assert len((await session.execute(select(Run.id))).all()) == 2  # not four
+
+
 async def test_at_most_max_parallel_runs_of_a_sweep_run_at_once(
     client: httpx.AsyncClient, accounts: Accounts, tmp_path: Path
 ) -> None:

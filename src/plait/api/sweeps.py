@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.api.deps import Ctx, Editor, Viewer
@@ -19,6 +20,7 @@ from plait.api.openapi import errors
 from plait.api.runs import elapsed
 from plait.api.schemas import Page
 from plait.api.workflows import Ref
+from plait.auth.roles import Principal
 from plait.db import pagination
 from plait.db.models import Run, Sweep, User, Workflow
 from plait.orchestration import groups, sweeps
@@ -181,27 +183,53 @@ def _row(run: Run, keys: list[str], metrics: dict[str, float]) -> dict[str, Any]
     responses=errors(404, 422),
 )
 async def create_sweep(
-    ref: Ref, body: SweepCreate, who: Editor, ctx: Ctx, response: Response
+    ref: Ref,
+    body: SweepCreate,
+    who: Editor,
+    ctx: Ctx,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]+$")
+    ] = None,
 ) -> Any:
     """One run per combination: every one of a `grid`, or `random.n` drawn from
     `random.space` (seeded: the same seed draws the same). Each combination over `params`
     must suit the workflow's params schema, or nothing is made (422 naming the field and the
-    combination). More than 1000 combinations need an explicit `max_runs`."""
+    combination). More than 1000 combinations need an explicit `max_runs`. The same
+    `Idempotency-Key` again returns the sweep it made, with 200."""
+    try:
+        async with ctx.db.write() as session:
+            wf = await store.get(session, ref)
+            workflow_id = wf.id  # kept: a rollback below expires `wf`
+            made = await sweeps.by_key(session, workflow_id, idempotency_key)
+            if made is None:
+                made, run_ids = await _create(session, wf, body, who, idempotency_key)
+                woken = run_ids[: body.max_parallel]  # the others wait for these to end
+            else:
+                woken, response.status_code = [], status.HTTP_200_OK
+            sweep_id = made.id
+    except IntegrityError:  # the same key raced us; it won
+        async with ctx.db.read() as session:
+            found = await sweeps.by_key(session, workflow_id, idempotency_key)
+        assert found is not None
+        sweep_id, woken, response.status_code = found.id, [], status.HTTP_200_OK
+    for run_id in woken:
+        ctx.wake(run_id)
+    response.headers["Location"] = f"/api/v1/sweeps/{sweep_id}"
+    async with ctx.db.read() as session:
+        return await _detail(session, await sweeps.get(session, sweep_id))
+
+
+async def _create(
+    session: AsyncSession, wf: Workflow, body: SweepCreate, who: Principal, key: str | None
+) -> tuple[Sweep, list[int]]:
     kind = "grid" if body.grid is not None else "random"
     spec = body.grid if body.grid is not None else _random_spec(body.random)
-    async with ctx.db.write() as session:
-        wf = await store.get(session, ref)
-        made, run_ids = await sweeps.create(
-            session, wf, kind=kind, spec=spec, params=body.params,
-            max_parallel=body.max_parallel, max_runs=body.max_runs,
-            seed=body.random.seed if body.random else None, metric=body.metric,
-            direction=body.direction, who=who,
-        )  # fmt: skip
-        detail = await _detail(session, made)
-    for run_id in run_ids[: body.max_parallel]:  # the others wait for these to end
-        ctx.wake(run_id)
-    response.headers["Location"] = f"/api/v1/sweeps/{made.id}"
-    return detail
+    return await sweeps.create(
+        session, wf, kind=kind, spec=spec, params=body.params, max_parallel=body.max_parallel,
+        max_runs=body.max_runs, seed=body.random.seed if body.random else None,
+        metric=body.metric, direction=body.direction, who=who, idempotency_key=key,
+    )  # fmt: skip
 
 
 def _random_spec(search: RandomSearch | None) -> dict[str, Any]:

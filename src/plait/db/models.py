@@ -436,7 +436,7 @@ class Sweep(Base):
     ended. `spec` keeps what was asked (grid or random, base params) to show it again."""
 
     __tablename__ = "sweeps"
-    __table_args__ = AUTOINCREMENT
+    __table_args__ = (UniqueConstraint("workflow_id", "idempotency_key"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[int] = mapped_column(
@@ -450,6 +450,7 @@ class Sweep(Base):
     metric: Mapped[str | None] = mapped_column(String(200))
     direction: Mapped[str] = mapped_column(String(8))  # max | min
     status: Mapped[str] = mapped_column(String(16), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

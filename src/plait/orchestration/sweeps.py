@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
@@ -144,7 +145,7 @@ def _swept(error: FieldError, combo: Combination, where: str, said: str) -> Fiel
 async def create(
     session: AsyncSession, wf: Workflow, *, kind: str, spec: dict[str, Any],
     params: dict[str, Any], max_parallel: int, max_runs: int | None, seed: int | None,
-    metric: str | None, direction: str, who: Principal,
+    metric: str | None, direction: str, who: Principal, idempotency_key: str | None = None,
 ) -> tuple[Sweep, list[int]]:  # fmt: skip
     """The sweep and a queued run per combination, or InvalidInput before any is made.
     Returns it and its runs' ids, in combination order."""
@@ -154,7 +155,8 @@ async def create(
     check(wf, params, combos, kind)
     sweep = Sweep(workflow_id=wf.id, kind=kind, spec={kind: spec, "params": params},
                   max_parallel=max_parallel, max_runs=max_runs, seed=seed, metric=metric,
-                  direction=direction, status="running", created_by=who.id)  # fmt: skip
+                  direction=direction, status="running", created_by=who.id,
+                  idempotency_key=idempotency_key)  # fmt: skip
     session.add(sweep)
     await session.flush()
     made = []
@@ -169,6 +171,14 @@ async def create(
     outbox.record(session, "sweep.created", workflow_id=wf.id, sweep_id=sweep.id,
                   status=sweep.status, runs=len(made))  # fmt: skip
     return sweep, made
+
+
+async def by_key(session: AsyncSession, workflow_id: int, key: str | None) -> Sweep | None:
+    """The workflow's sweep made with this Idempotency-Key, if any."""
+    if key is None:
+        return None
+    query = select(Sweep).where(Sweep.workflow_id == workflow_id, Sweep.idempotency_key == key)
+    return (await session.execute(query)).scalar()
 
 
 def swept_keys(sweep: Sweep) -> list[str]:

@@ -2,8 +2,9 @@
 
 `sweeps`: a grid (cartesian product) or a seeded random search over a workflow's params,
 what was asked in `spec`, run at most `max_parallel` at a time, its best run judged by
-`metric` in `direction`. `runs.sweep_id` names the sweep that made a run (set to null if the
-sweep row goes).
+`metric` in `direction`; `idempotency_key` (unique per workflow): a POST sent again with the
+same `Idempotency-Key` gets the sweep it made. `runs.sweep_id` names the sweep that made a
+run (set to null if the sweep row goes).
 
 Revision ID: 0011
 Revises: 0009_daily
@@ -44,9 +45,11 @@ def upgrade() -> None:
         sa.Column("metric", sa.String(200)),
         sa.Column("direction", sa.String(8), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("idempotency_key", sa.String(200)),
         sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime()),
+        sa.UniqueConstraint("workflow_id", "idempotency_key"),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_sweeps_workflow_id", "sweeps", ["workflow_id"])
