@@ -84,6 +84,10 @@ RULES = {
     ("GET", "/api/v1/backfills/{backfill_id}"): "viewer",
     ("POST", "/api/v1/backfills/{backfill_id}/cancel"): "editor",
     ("POST", "/api/v1/backfills/{backfill_id}/retry"): "editor",
+    ("POST", f"{WF}/sweeps"): "editor",
+    ("GET", f"{WF}/sweeps"): "viewer",
+    ("GET", "/api/v1/sweeps/{sweep_id}"): "viewer",
+    ("POST", "/api/v1/sweeps/{sweep_id}/cancel"): "editor",
     ("GET", f"{WF}/grid"): "viewer",
     ("GET", f"{WF}/fire-times"): "viewer",
     ("GET", "/api/v1/runs/final-metrics"): "viewer",
@@ -140,6 +144,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "t"},
     ("POST", f"{WF}/runs"): {"params": {"lr": 0.5}},
     ("POST", f"{WF}/backfills"): {"start": "2026-01-01", "end": "2026-01-02"},
+    ("POST", f"{WF}/sweeps"): {"grid": {"lr": [0.1, 0.2]}},
     ("POST", "/api/v1/channels"): {
         "name": "c2",
         "kind": "webhook",
@@ -225,7 +230,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            **notify}  # fmt: skip
+            "sweep_id": 1, **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

@@ -55,7 +55,11 @@ def tour(plait: Plait) -> dict[str, int]:
     channel = plait.http.post("/api/v1/channels", json=hook).json()
     rule = {"name": "failures", "channel_id": channel["id"], "events": ["run.failed"]}
     plait.http.post("/api/v1/rules", json=rule).raise_for_status()
-    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"]}
+    swept = {"grid": {"rows": [1, 2]}, "max_parallel": 2, "metric": "loss", "direction": "min"}
+    sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
+    for row in sweep["rows"]:
+        wait_for_run(plait, row["run_id"])
+    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"], "sweep": sweep["id"]}
 
 
 def heartbeat(plait: Plait) -> None:
@@ -136,6 +140,11 @@ def test_every_page_is_accessible(
     expect(page.get_by_role("dialog", name="Save tour as a template")).to_be_visible()
     audit.check("the save-as-template dialog")
     page.keyboard.press("Escape")
+    page.get_by_role("button", name="Sweep", exact=True).click()
+    expect(page.get_by_role("dialog", name="Sweep tour")).to_be_visible()
+    audit.check("the sweep dialog")
+    page.keyboard.press("Escape")
+    visit(audit, f"/sweeps/{tour['sweep']}", shows("[data-testid=sweep-best]", "Best"))
     visit(audit, "/workflows/tour?tab=edit", shows("[data-task-index='1']"))
     page.get_by_role("tab", name="YAML").click()
     expect(page.get_by_role("textbox", name="Workflow YAML")).to_contain_text("name: tour")

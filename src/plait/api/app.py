@@ -23,6 +23,7 @@ from plait.api import (
     problems,
     results,
     runs,
+    sweeps,
     tasks,
     templates,
     tokens,
@@ -62,6 +63,7 @@ ROUTERS = (
     history,  # before runs: /runs/final-metrics is not /runs/{run_id}
     runs,
     backfills,
+    sweeps,
     lineage,
     results,
     hooks,

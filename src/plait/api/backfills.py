@@ -19,7 +19,7 @@ from plait.api.workflows import Ref
 from plait.auth.roles import Principal
 from plait.db import pagination
 from plait.db.models import Backfill, Run, User, Workflow
-from plait.orchestration import backfills
+from plait.orchestration import backfills, groups
 from plait.workflows import store
 
 router = APIRouter(tags=["backfills"])
@@ -168,7 +168,8 @@ async def list_backfills(
             query = query.where(pagination.after(BACKFILL_SORT, *where))
         query = pagination.order(query, BACKFILL_SORT).limit(limit + 1)
         rows = list((await session.execute(query)).scalars())
-        counts = await backfills.count_runs_of(session, [b.id for b in rows[:limit]])
+        ids = [b.id for b in rows[:limit]]
+        counts = await groups.count_runs_of(session, groups.BACKFILL, ids)
         items = [await _summary(session, b, counts[b.id]) for b in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = pagination.encode_cursor("-created", last.created_at, last.id) if last else None

@@ -125,18 +125,27 @@ async def final_metrics(
     """The last value each run logged for each metric key (by the order they were logged),
     for a table of runs side by side."""
     run_ids = _parse_ids(ids_)
+    async with ctx.db.read() as session:
+        found = (await session.execute(select(Run.id).where(Run.id.in_(run_ids)))).scalars()
+        final = await final_metrics_of(session, run_ids)
+    return {"runs": {str(run_id): final.get(run_id, {}) for run_id in found}}
+
+
+async def final_metrics_of(
+    session: AsyncSession, run_ids: list[int]
+) -> dict[int, dict[str, float]]:
+    """Each run's last logged value of each metric key (by the order they were logged); a
+    run that logged nothing is left out."""
     latest = (
         select(func.max(Metric.id))
         .where(Metric.run_id.in_(run_ids))
         .group_by(Metric.run_id, Metric.key)
     )
     query = select(Metric.run_id, Metric.key, Metric.value).where(Metric.id.in_(latest))
-    async with ctx.db.read() as session:
-        found = (await session.execute(select(Run.id).where(Run.id.in_(run_ids)))).scalars()
-        out: dict[str, dict[str, float]] = {str(run_id): {} for run_id in found}
-        for run_id, key, value in await session.execute(query):
-            out[str(run_id)][key] = value
-    return {"runs": out}
+    out: dict[int, dict[str, float]] = {}
+    for run_id, key, value in await session.execute(query):
+        out.setdefault(run_id, {})[key] = value
+    return out
 
 
 def _parse_ids(text: str) -> list[int]:

@@ -51,6 +51,7 @@ class RunOut(BaseModel):
     rerun_of: int | None
     upstream_run_id: int | None = Field(description="The run whose end started this one.")
     backfill_id: int | None = Field(description="The backfill that made it.")
+    sweep_id: int | None = Field(description="The sweep that made it.")
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -208,7 +209,8 @@ async def list_runs(
     ctx: Ctx,
     workflow: RefQuery = None,
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
-    trigger: Literal["manual", "api", "schedule", "webhook", "upstream", "backfill"] | None = None,
+    trigger: Literal["manual", "api", "schedule", "webhook", "upstream", "backfill", "sweep"]
+    | None = None,
     created_after: Instant | None = None,
     created_before: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

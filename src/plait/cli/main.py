@@ -14,7 +14,18 @@ import typer
 from rich.markup import escape
 
 from plait import __version__
-from plait.cli import backfills, hooks, notify, results, runs, templates, users, worker, workflows
+from plait.cli import (
+    backfills,
+    hooks,
+    notify,
+    results,
+    runs,
+    sweeps,
+    templates,
+    users,
+    worker,
+    workflows,
+)
 from plait.cli.admin import admin_app
 from plait.cli.client import Client, Login
 from plait.cli.common import api_command, choose_server, connect, err, global_url, out
@@ -32,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(workflows.wf_app, name="workflows")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(backfills.backfills_app, name="backfills")
+app.add_typer(sweeps.sweeps_app, name="sweeps")
 app.add_typer(hooks.hooks_app, name="hooks")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users.users_app, name="users")
@@ -280,3 +292,4 @@ app.command("worker")(worker.worker)
 # Last, so that `plait --help` lists them after the workflow commands they build on.
 app.command("run")(runs.start)
 app.command("backfill")(backfills.start)
+app.command("sweep")(sweeps.start)

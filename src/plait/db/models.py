@@ -186,6 +186,9 @@ class Run(Base):
     backfill_id: Mapped[int | None] = mapped_column(
         ForeignKey("backfills.id", ondelete="SET NULL"), index=True
     )
+    sweep_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="SET NULL"), index=True
+    )
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -447,3 +450,32 @@ class Template(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- sweeps (issue 11) ----------------------------------------------------------------------
+
+
+class Sweep(Base):
+    """Runs of one workflow, one per combination of params (a grid or a seeded random
+    search), started at most `max_parallel` at a time; `status` rolls up when they have
+    ended. `spec` keeps what was asked (grid or random, base params) to show it again."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (UniqueConstraint("workflow_id", "idempotency_key"), AUTOINCREMENT)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # grid | random
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    max_parallel: Mapped[int]
+    max_runs: Mapped[int | None]
+    seed: Mapped[int | None]
+    metric: Mapped[str | None] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(8))  # max | min
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -9,7 +9,8 @@ same run at the same moment makes one of the two inserts fail: that one is skipp
 savepoint, like cron does.
 
 The scheduler starts at most `max_parallel` runs of a backfill at once (besides the
-workflow's own max_active_runs), and `settle` rolls its status up when its runs have ended.
+workflow's own max_active_runs), and rolls its status up when its runs have ended: the rule
+of every run group, in `plait.orchestration.groups`.
 Functions add and flush; the caller owns the transaction and wakes the scheduler.
 """
 
@@ -19,24 +20,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.auth.roles import Principal
 from plait.db.models import Backfill, Run, Workflow
-from plait.errors import Conflict, FieldError, InvalidInput, NotFound
+from plait.errors import Conflict, FieldError, InvalidInput
 from plait.events import outbox
-from plait.orchestration import runs
+from plait.orchestration import groups, runs
 from plait.orchestration.params import resolve_params
-from plait.orchestration.states import RUN_FINISHED, RunStatus
+from plait.orchestration.states import RunStatus
 from plait.workflows.schedule import ONCE, due_fire_times
 
 MAX_FIRE_TIMES = 1000  # runs one backfill may make
 COUNT_LIMIT = 10_000  # fire times counted to say how many a refused range holds
 YEARS = (1900, 2999)  # what a backfill's range may reach: cron's computation is sound there
-COUNTED = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 def read_instant(field: str, text: str, tz: str, *, end: bool = False) -> datetime:
@@ -122,7 +122,7 @@ async def create(
     outbox.record(session, "backfill.created", workflow_id=wf.id, backfill_id=backfill.id,
                   status=backfill.status, counts=counts)  # fmt: skip
     if not sum(counts.values()):  # every fire time had its run: nothing left to do
-        await _finish(session, backfill, counts)
+        groups.finish(session, groups.BACKFILL, backfill, counts)
     return backfill
 
 
@@ -143,72 +143,20 @@ async def _make_run(
 
 
 async def get(session: AsyncSession, backfill_id: int, *, lock: bool = False) -> Backfill:
-    query = select(Backfill).where(Backfill.id == backfill_id)
-    found = (await session.execute(query.with_for_update() if lock else query)).scalar()
-    if found is None:
-        raise NotFound(f"no backfill {backfill_id}")
+    found: Backfill = await groups.get(session, groups.BACKFILL, backfill_id, lock=lock)
     return found
 
 
 async def count_runs(session: AsyncSession, backfill_id: int) -> dict[str, int]:
     """Its runs by status."""
-    return (await count_runs_of(session, [backfill_id]))[backfill_id]
-
-
-async def count_runs_of(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, int]]:
-    """The runs of each backfill by status, in one grouped query (a page of backfills)."""
-    rows = await session.execute(
-        select(Run.backfill_id, Run.status, func.count())
-        .where(Run.backfill_id.in_(ids))
-        .group_by(Run.backfill_id, Run.status)
-    )
-    counts = {i: dict.fromkeys(COUNTED, 0) for i in ids}
-    for backfill_id, status, n in rows.all():
-        if backfill_id is not None:  # always, by the WHERE; said for the type checker
-            counts[backfill_id][status] = counts[backfill_id].get(status, 0) + n
-    return counts
-
-
-async def full(session: AsyncSession, backfill_id: int) -> bool:
-    """Whether `max_parallel` of its runs run already (the scheduler's rule; the caller holds
-    the workflow's lock, so two schedulers cannot both take the last slot)."""
-    backfill = await session.get(Backfill, backfill_id)
-    limit = backfill.max_parallel if backfill is not None else 1
-    running = await session.scalar(
-        select(func.count()).where(Run.backfill_id == backfill_id, Run.status == RunStatus.running)
-    )
-    return (running or 0) >= limit
-
-
-async def settle(session: AsyncSession, backfill_id: int) -> None:
-    """One of its runs ended: when all have, the backfill ends too. Its row is locked first,
-    so that of two schedulers ending its last two runs at once, the second sees the first's
-    (PostgreSQL; SQLite has one writer)."""
-    backfill = await get(session, backfill_id, lock=True)
-    if backfill.status != "running":
-        return
-    counts = await count_runs(session, backfill_id)
-    if counts["queued"] or counts["running"]:
-        return
-    await _finish(session, backfill, counts)
-
-
-async def _finish(session: AsyncSession, backfill: Backfill, counts: dict[str, int]) -> None:
-    status = "failed" if counts["failed"] else "cancelled" if counts["cancelled"] else "succeeded"
-    backfill.status, backfill.finished_at = status, datetime.now(UTC)
-    outbox.record(session, "backfill.finished", workflow_id=backfill.workflow_id,
-                  backfill_id=backfill.id, status=status, counts=counts)  # fmt: skip
-
-
-async def unfinished_runs(session: AsyncSession, backfill_id: int) -> list[Run]:
-    query = select(Run).where(Run.backfill_id == backfill_id, Run.status.not_in(RUN_FINISHED))
-    return list((await session.execute(query.order_by(Run.id).with_for_update())).scalars())
+    return await groups.count_runs(session, groups.BACKFILL, backfill_id)
 
 
 async def cancel(session: AsyncSession, backfill: Backfill, who: Principal) -> list[int]:
     """Cancel its unfinished runs (those running stop, the rest never start); the backfill
     ends `cancelled` once they have. Returns the runs to wake."""
-    pending = [r for r in await unfinished_runs(session, backfill.id) if not r.cancel_requested_at]
+    unfinished = await groups.unfinished_runs(session, groups.BACKFILL, backfill.id)
+    pending = [r for r in unfinished if not r.cancel_requested_at]
     if not pending:
         raise Conflict(f"backfill {backfill.id} has no unfinished runs; nothing to cancel")
     for run in pending:
@@ -231,7 +179,6 @@ async def retry(session: AsyncSession, backfill: Backfill, who: Principal) -> li
             code="nothing-to-retry",
         )
     for run in again:
-        await runs.retry_run(session, run, who)
-    backfill.status, backfill.finished_at = "running", None
+        await runs.retry_run(session, run, who)  # the backfill runs again with them
     audit.record(session, who, "backfill.retry", "backfill", backfill.id, runs=len(again))
     return [r.id for r in again]

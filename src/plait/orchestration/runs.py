@@ -17,6 +17,7 @@ from plait.auth.roles import Principal
 from plait.db.models import Run, TaskAttempt, Workflow, WorkflowVersion
 from plait.errors import Conflict, NotFound
 from plait.events import outbox
+from plait.orchestration import groups
 from plait.orchestration.params import resolve_params
 from plait.orchestration.states import (
     RUN_FINISHED,
@@ -25,7 +26,7 @@ from plait.orchestration.states import (
     transition,
 )
 
-TRIGGERS = ("manual", "api", "schedule", "webhook", "upstream", "backfill")
+TRIGGERS = ("manual", "api", "schedule", "webhook", "upstream", "backfill", "sweep")
 RETRYABLE = frozenset(
     {AttemptStatus.failed, AttemptStatus.upstream_failed, AttemptStatus.cancelled}
 )
@@ -143,6 +144,7 @@ async def retry_run(session: AsyncSession, run: Run, who: Principal) -> list[str
         for a in again
     )  # fmt: skip
     await transition(session, run, RunStatus.queued)
+    await groups.reopen(session, run)  # its backfill or sweep goes on until it ends again
     keys = sorted(a.task_key for a in again)
     audit.record(session, who, "run.retry", "run", run.id, tasks=keys)
     return keys

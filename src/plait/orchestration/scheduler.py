@@ -32,7 +32,7 @@ from plait.db.engine import Database
 from plait.db.models import Run, TaskAttempt, Workflow
 from plait.executors.base import AttemptRef, Dispatch, Executor
 from plait.executors.reports import Exited, Report
-from plait.orchestration import backfills, cron
+from plait.orchestration import cron, groups
 from plait.orchestration.apply import Plans, apply_reports, build_dispatch, lost
 from plait.orchestration.runs import active_run_count, latest_attempts
 from plait.orchestration.states import (
@@ -211,8 +211,8 @@ class Scheduler:
         )
         if await active_run_count(session, run.workflow_id) >= plan.max_active_runs:
             return False  # stays queued; woken when one of the workflow's runs ends
-        if run.backfill_id is not None and await backfills.full(session, run.backfill_id):
-            return False  # woken when one of its backfill's runs ends
+        if await groups.full(session, run):
+            return False  # woken when one of its group's runs ends
         try:
             await transition(session, run, R.running)
         except StaleState:  # another scheduler started (or ended) it meanwhile: go by that
@@ -279,19 +279,19 @@ class Scheduler:
         return stop
 
     async def _ended(self, session: AsyncSession, run: Run) -> None:
-        """The run ended: its backfill may end with it; a queued run may take its slot."""
-        if run.backfill_id is not None:
-            await backfills.settle(session, run.backfill_id)
+        """The run ended: its group (backfill, sweep) may end with it; a queued run may take
+        its slot."""
+        await groups.settle(session, run)
         await self._wake_queued(session, run.workflow_id)
 
     async def _wake_queued(self, session: AsyncSession, workflow_id: int) -> None:
         """A run of this workflow ended: its oldest queued run may take the slot, and the
-        oldest of each backfill's (a backfill at its own limit must not hold up the others).
+        oldest of each group's (a backfill or sweep at its own limit must not hold up the others).
         Only those: waking every queued run would cost a transaction each, for one slot."""
         oldest = await session.execute(
             select(func.min(Run.id))
             .where(Run.workflow_id == workflow_id, Run.status == R.queued)
-            .group_by(Run.backfill_id)
+            .group_by(*groups.COLUMNS)
         )
         self._dirty.update(i for i in oldest.scalars() if i is not None)
 
@@ -309,12 +309,12 @@ class Scheduler:
         due = select(TaskAttempt.run_id).where(
             TaskAttempt.status == A.pending, TaskAttempt.not_before <= now
         )
-        # Of the queued runs, each workflow's oldest (and each backfill's): the next to get a
+        # Of the queued runs, each workflow's oldest (and each group's): the next to get a
         # slot (or, when another process queued it, to start at all).
         next_up = (
             select(func.min(Run.id))
             .where(Run.status == R.queued)
-            .group_by(Run.workflow_id, Run.backfill_id)
+            .group_by(Run.workflow_id, *groups.COLUMNS)
         )
         cancelling = select(Run.id).where(
             Run.cancel_requested_at.is_not(None), Run.status.not_in(list(RUN_FINISHED))

@@ -16,6 +16,7 @@ const pages = {
   settings: () => import("./pages/settings.js"),
   workers: () => import("./pages/workers.js"),
   templates: () => import("./pages/templates.js"),
+  sweep: () => import("./pages/sweep.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^\/settings$/, "settings", "SettingsPage", () => ({})],
   [/^\/workers$/, "workers", "WorkersPage", () => ({})],
   [/^\/templates$/, "templates", "TemplatesPage", () => ({})],
+  [/^\/sweeps\/(\d+)$/, "sweep", "SweepPage", (m) => ({ key: m[1], id: Number(m[1]) })],
 ];
 
 const loaded = {};

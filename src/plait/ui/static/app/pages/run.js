@@ -255,6 +255,7 @@ function About({ run }) {
     <dt>Created</dt><dd title=${stamp(run.created_at)}><${Time} iso=${run.created_at} /></dd>
     ${run.scheduled_for ? html`<dt>Scheduled for</dt><dd>${stamp(run.scheduled_for)}</dd>` : null}
     ${run.description ? html`<dt>Note</dt><dd>${run.description}</dd>` : null}
+    ${run.sweep_id ? html`<dt>Sweep</dt><dd><${Link} href=${`/sweeps/${run.sweep_id}`}>#${run.sweep_id}</${Link}></dd>` : null}
     ${run.rerun_of ? html`<dt>Rerun of</dt><dd><${Link} href=${`/runs/${run.rerun_of}`}>#${run.rerun_of}</${Link}></dd>` : null}
     <dt>Params</dt><dd>${params.length ? html`<dl class="kv" data-testid="run-params">${params.map(([k, v]) => html`<dt><code>${k}</code></dt><dd><code>${JSON.stringify(v)}</code></dd>`)}</dl>` : "none"}</dd>
   </dl></div>`;

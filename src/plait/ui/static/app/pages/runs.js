@@ -8,7 +8,7 @@ import { html, Pager, Link, Time, Status, duration, useLoad, ErrorBox, Empty, Sp
 
 const PAGE = 50;
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
-const TRIGGERS = ["manual", "api", "schedule", "webhook", "upstream", "backfill"];
+const TRIGGERS = ["manual", "api", "schedule", "webhook", "upstream", "backfill", "sweep"];
 const RANGES = { "1h": ["Last hour", 3600], "24h": ["Last 24 hours", 86400], "7d": ["Last 7 days", 7 * 86400] };
 
 function readFilters() {

@@ -12,6 +12,7 @@ import { WorkflowEditor } from "./workflow_edit.js";
 import { RunGrid } from "../grid.js";
 import { BackfillDialog, Backfills, recurring } from "../backfill.js";
 import { SaveTemplateDialog } from "../templates.js";
+import { SweepDialog, Sweeps } from "../sweep.js";
 
 const enc = encodeURIComponent;
 
@@ -78,6 +79,7 @@ export function WorkflowPage({ ref_ }) {
         ${edit ? html`
           <button class="primary" onClick=${() => setDialog("trigger")} title="Trigger a run (t)">▶ Trigger</button>
           ${recurring(w) ? html`<button onClick=${() => setDialog("backfill")} title="Runs for the schedule's past fire times">Backfill</button>` : null}
+          <button onClick=${() => setDialog("sweep")} title="One run per combination of param values">Sweep</button>
           <button onClick=${() => setPaused(!w.paused)}>${w.paused ? "Resume" : "Pause"}</button>
           <button onClick=${() => setDialog("clone")}>Clone</button>
           <button onClick=${() => setDialog("template")}>Save as template</button>
@@ -91,6 +93,7 @@ export function WorkflowPage({ ref_ }) {
       : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}</${TabPanel}>
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "backfill" ? html`<${BackfillDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
+    ${dialog === "sweep" ? html`<${SweepDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "clone" ? html`<${CloneDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "template" ? html`<${SaveTemplateDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
   </div>`;
@@ -130,6 +133,7 @@ function Overview({ w, runs }) {
         </dl>
       </div>
       <${Backfills} w=${w} />
+      <${Sweeps} w=${w} />
       <div class="card"><h2>Parameters</h2>
         ${Object.keys(w.params).length ? html`<dl class="kv">${Object.entries(w.params).map(([name, p]) => html`<dt><code>${name}</code></dt>
           <dd>${p.type}${p.required ? ", required" : ""}${p.default !== undefined && p.default !== null ? html`, default <code>${JSON.stringify(p.default)}</code>` : null}${p.enum ? html`, one of <code>${JSON.stringify(p.enum)}</code>` : null}${p.description ? html`<div class="muted">${p.description}</div>` : null}</dd>`)}</dl>`
