@@ -34,7 +34,7 @@ export function TemplatesPage() {
   const change = (patch) => { setFilters((f) => ({ ...f, ...patch })); setCursors([null]); };
 
   const items = list.data?.items || [];
-  const groups = [...new Set(items.map((t) => t.category))].map((c) => [c, items.filter((t) => t.category === c)]);
+  const groups = [...new Set(items.map((t) => t.category))].sort().map((c) => [c, items.filter((t) => t.category === c)]);
   const remove = async (t) => {
     if (!await ask({ title: `Delete template ${t.name}?`, message: "Workflows made from it stay as they are.", action: "Delete", danger: true })) return;
     try { await api(`/api/v1/templates/${t.id}`, { method: "DELETE" }); toast(`Deleted template ${t.name}`); list.reload(); }
