@@ -12,6 +12,7 @@ Functions add and flush; the caller owns the transaction and wakes the scheduler
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -122,23 +123,24 @@ def combinations(
     return draw(spec["space"], limit, seed if seed is not None else 0)
 
 
-def check(wf: Workflow, base: dict[str, Any], combos: list[Combination], where: str) -> None:
+def check(wf: Workflow, base: dict[str, Any], combos: list[Combination], kind: str) -> None:
     """Every combination over `base` must suit the workflow's params schema: the first that
-    does not is refused, naming its fields and the combination."""
+    does not is refused, naming its fields (where the sweep gave them) and the combination."""
+    where = ("grid",) if kind == "grid" else ("random", "space")
     for number, combo in enumerate(combos, 1):
         try:
             resolve_params(wf.spec["params"], {**base, **combo})
         except InvalidInput as bad:
-            said = f"combination {number} {combo}"
+            said = f"combination {number} {json.dumps(combo)}"
             errors = [_swept(e, combo, where, said) for e in bad.errors]
             raise InvalidInput(
                 errors, detail=f"{said}: {errors[0].field} {errors[0].msg}"
             ) from None
 
 
-def _swept(error: FieldError, combo: Combination, where: str, said: str) -> FieldError:
+def _swept(error: FieldError, combo: Combination, where: tuple[str, ...], said: str) -> FieldError:
     name = error.loc[1] if len(error.loc) > 1 else None
-    loc = (where, *error.loc[1:]) if name in combo else error.loc
+    loc = (*where, *error.loc[1:]) if name in combo else error.loc
     return FieldError(loc, f"{error.msg} (in {said})", error.type)
 
 
