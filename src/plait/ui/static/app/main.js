@@ -13,6 +13,7 @@ const pages = {
   workflow: () => import("./pages/workflow.js"),
   runs: () => import("./pages/runs.js"),
   run: () => import("./pages/run.js"),
+  compare: () => import("./pages/compare.js"),
   settings: () => import("./pages/settings.js"),
   workers: () => import("./pages/workers.js"),
 };
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^\/workflows\/([^/]+)$/, "workflow", "WorkflowPage", (m) => ({ key: m[1], ref_: decodeURIComponent(m[1]) })],
   [/^\/runs$/, "runs", "RunsPage", () => ({})],
   [/^\/runs\/(\d+)$/, "run", "RunPage", (m) => ({ key: m[1], id: Number(m[1]) })],
+  [/^\/compare$/, "compare", "ComparePage", () => ({})],
   [/^\/settings$/, "settings", "SettingsPage", () => ({})],
   [/^\/workers$/, "workers", "WorkersPage", () => ({})],
 ];
