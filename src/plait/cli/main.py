@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from plait import __version__
-from plait.cli import backfills, hooks, notify, results, runs, users, worker, workflows
+from plait.cli import backfills, compare, hooks, notify, results, runs, users, worker, workflows
 from plait.cli.admin import admin_app
 from plait.cli.client import Client, Login
 from plait.cli.common import api_command, choose_server, connect, err, global_url, out
@@ -273,6 +273,7 @@ def passwd() -> None:
 runs.runs_app.command("metrics")(results.runs_metrics)
 runs.runs_app.command("artifacts")(results.runs_artifacts)
 runs.runs_app.command("download")(results.runs_download)
+runs.runs_app.command("compare")(compare.runs_compare)
 app.command("apply")(workflows.apply)
 app.command("export")(workflows.export)
 app.command("worker")(worker.worker)
