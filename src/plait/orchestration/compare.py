@@ -90,7 +90,7 @@ async def metrics(
         .where(Metric.run_id.in_(run_ids))
         .order_by(Metric.run_id, Metric.key, Metric.id)
     )
-    series: _Series | None = None
+    series: Series | None = None
     for run_id, key, step, value, at in await session.execute(query):
         summary = out.get(key, {}).get(run_id)
         if summary is None:  # logged since the summaries were read (a run going on)
@@ -98,7 +98,7 @@ async def metrics(
         if series is None or series.summary is not summary:
             if series is not None:
                 series.close()
-            series = _Series(summary)
+            series = Series(summary)
         series.add(step, value, at)
     if series is not None:
         series.close()
@@ -119,7 +119,7 @@ def _summaries(run_ids: Sequence[int]) -> Any:
     ).join(Metric, Metric.id == agg.c.last_id)
 
 
-class _Series:
+class Series:
     """Fills a summary's series from its points in the order logged: every point of a short
     series; of a long one, the first, last, lowest and highest point of each of BUCKETS
     stretches of consecutive points (ties: the earliest)."""
