@@ -34,7 +34,8 @@ def lines(stdout: str) -> list[list[str]]:
     return [line.split("\t") for line in stdout.splitlines()]
 
 
-def test_compare_two_runs(live: Plait, tmp_path: Path) -> None:
+def test_compare_two_runs(any_live: Plait, tmp_path: Path) -> None:
+    live = any_live
     path = tmp_path / "tune.yaml"
     path.write_text(WORKFLOW, encoding="utf-8")
     live.cli.ok("apply", "-f", str(path))
