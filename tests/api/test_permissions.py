@@ -91,6 +91,7 @@ RULES = {
     ("GET", f"{WF}/grid"): "viewer",
     ("GET", f"{WF}/fire-times"): "viewer",
     ("GET", "/api/v1/runs/final-metrics"): "viewer",
+    ("GET", "/api/v1/runs/compare"): "viewer",
     ("POST", f"{WF}/hooks"): "owner",
     ("GET", f"{WF}/hooks"): "owner",
     ("PATCH", f"{WF}/hooks/{{hook_id}}"): "owner",

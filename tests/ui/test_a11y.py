@@ -160,6 +160,7 @@ def test_every_page_is_accessible(
     visit(audit, "/runs", shows(f"tr[data-run='{tour['failed']}']"))
     visit(audit, f"/runs/{tour['run']}", shows("[data-testid=log]", "done"))
     visit(audit, f"/runs/{tour['failed']}", shows("[data-testid=log]", "oops"))
+    visit(audit, f"/compare?ids={tour['run']},{tour['failed']}", shows(".chart[data-overlay=loss]"))
     heartbeat(plait)
     visit(audit, "/workers", shows("[data-testid=workers]", "box-1"))
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))

@@ -14,6 +14,7 @@ from plait.api import audit as audit_api
 from plait.api import (
     auth,
     backfills,
+    compare,
     health,
     history,
     hooks,
@@ -61,6 +62,7 @@ ROUTERS = (
     versions,
     tasks,
     history,  # before runs: /runs/final-metrics is not /runs/{run_id}
+    compare,  # before runs: /runs/compare is not /runs/{run_id}
     runs,
     backfills,
     sweeps,

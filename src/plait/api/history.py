@@ -12,12 +12,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plait.api import inputs
 from plait.api.deps import Ctx, Viewer
 from plait.api.runs import elapsed
 from plait.api.workflows import Ref
-from plait.db import ids
 from plait.db.models import Metric, Run, TaskAttempt
-from plait.errors import FieldError, InvalidInput
 from plait.orchestration import backfills
 from plait.orchestration.states import AttemptStatus, RunStatus
 from plait.workflows import store
@@ -124,7 +123,7 @@ async def final_metrics(
 ) -> Any:
     """The last value each run logged for each metric key (by the order they were logged),
     for a table of runs side by side."""
-    run_ids = _parse_ids(ids_)
+    run_ids = sorted(inputs.run_ids(ids_, at_most=MAX_IDS))
     async with ctx.db.read() as session:
         found = (await session.execute(select(Run.id).where(Run.id.in_(run_ids)))).scalars()
         final = await final_metrics_of(session, run_ids)
@@ -146,18 +145,6 @@ async def final_metrics_of(
     for run_id, key, value in await session.execute(query):
         out.setdefault(run_id, {})[key] = value
     return out
-
-
-def _parse_ids(text: str) -> list[int]:
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    parsed = [ids.parse_id(part) for part in parts]
-    if not parts or None in parsed:
-        raise InvalidInput([FieldError(("query", "ids"), "give run ids separated by commas, "
-                                       "e.g. ids=1,2,3")])  # fmt: skip
-    if len(set(parts)) > MAX_IDS:
-        raise InvalidInput([FieldError(("query", "ids"), f"at most {MAX_IDS} run ids at once; "
-                                       f"{len(set(parts))} were given")])  # fmt: skip
-    return sorted({run_id for run_id in parsed if run_id is not None})
 
 
 When = Annotated[str, Query(min_length=10, max_length=40, description="A date or an ISO 8601 "

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Header, Path, Query
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 from plait.db import ids
+from plait.errors import FieldError, InvalidInput
 
 # A workflow's id (ASCII digits) or its name (a letter first): anything else names none.
 REF_PATTERN = r"^(?:[0-9]+|[A-Za-z][A-Za-z0-9_-]*)$"
@@ -72,3 +73,23 @@ IfMatch = Annotated[
     ),
 ]
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
+
+
+def run_ids(text: str, *, at_least: int = 1, at_most: int) -> list[int]:
+    """The run ids of a query's `ids=1,2,3`: distinct, in the order given. Anything but ids
+    separated by commas, or a count of distinct ids out of [at_least, at_most], is a 422
+    naming `ids`."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    parsed = [ids.parse_id(part) for part in parts]
+    if not parts or None in parsed:
+        _refuse_ids("give run ids separated by commas, e.g. ids=1,2,3")
+    distinct = list(dict.fromkeys(run_id for run_id in parsed if run_id is not None))
+    if len(distinct) > at_most:
+        _refuse_ids(f"at most {at_most} run ids at once; {len(distinct)} were given")
+    if len(distinct) < at_least:
+        _refuse_ids(f"at least {at_least} different run ids; {len(distinct)} were given")
+    return distinct
+
+
+def _refuse_ids(message: str) -> NoReturn:
+    raise InvalidInput([FieldError(("query", "ids"), message)])

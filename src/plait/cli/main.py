@@ -16,6 +16,7 @@ from rich.markup import escape
 from plait import __version__
 from plait.cli import (
     backfills,
+    compare,
     hooks,
     notify,
     results,
@@ -286,6 +287,7 @@ def passwd() -> None:
 runs.runs_app.command("metrics")(results.runs_metrics)
 runs.runs_app.command("artifacts")(results.runs_artifacts)
 runs.runs_app.command("download")(results.runs_download)
+runs.runs_app.command("compare")(compare.runs_compare)
 app.command("apply")(workflows.apply)
 app.command("export")(workflows.export)
 app.command("worker")(worker.worker)

@@ -1,10 +1,11 @@
 // Charts (uPlot): metric charts, one per key, value over step, one line per task; a metric
-// logged once is a number, not a chart of one point; duration trends over runs.
+// logged once is a number, not a chart of one point; duration trends over runs; a metric of
+// several runs overlaid, one line per run (the compare page).
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import { html, duration, number } from "./ui.js";
 
-const COLORS = ["#4f46e5", "#16a34a", "#dc2626", "#d97706", "#0891b2", "#9333ea", "#db2777", "#65a30d"];
+export const COLORS = ["#4f46e5", "#16a34a", "#dc2626", "#d97706", "#0891b2", "#9333ea", "#db2777", "#65a30d"];
 
 /** points: [{task_key, value, step}] of one key. */
 function series(points) {
@@ -74,4 +75,25 @@ export function TrendChart({ name, points }) {
   const described = points.filter((p) => p.seconds != null);
   const summary = described.length ? `${name}: ${described.length} runs, last ${duration(described[described.length - 1].seconds)}` : `${name}: no finished runs`;
   return html`<div class="chart" data-trend=${name} role="img" aria-label=${summary}><div class="label">${name}</div><div ref=${host}></div></div>`;
+}
+
+/** The same metric of several runs: `lines` [{label, points: [[x, value, time]]}], a line each
+ *  in COLORS order. Their points need not share x (a downsampled series keeps other points
+ *  than a short one), so each line spans the gaps where it has no point. */
+export function OverlayChart({ name, lines }) {
+  const host = useRef(null);
+  const xs = [...new Set(lines.flatMap((l) => l.points.map((p) => p[0])))].sort((a, b) => a - b);
+  const data = [xs, ...lines.map((l) => {
+    const at = new Map(l.points.map((p) => [p[0], p[1]]));
+    return xs.map((x) => at.get(x) ?? null);
+  })];
+  usePlot(host, lines.map((l) => l.label).join(","), data, () => ({
+    scales: { x: { time: false } },
+    axes: [{ ...axis(), label: "step" }, axis()],
+    series: [{ label: "step" }, ...lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length], width: 2,
+      spanGaps: true, points: { show: l.points.length < 30 } }))],
+  }));
+  const summary = `${name}: ${lines.map((l) => `${l.label} ends at ${l.points.length ? number(l.points[l.points.length - 1][1]) : "–"}`).join(", ")}`;
+  return html`<div class="chart" data-overlay=${name} data-lines=${lines.length} role="img" aria-label=${summary}>
+    <div class="label">${name}</div><div ref=${host}></div></div>`;
 }

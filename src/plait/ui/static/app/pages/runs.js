@@ -4,11 +4,12 @@ import { useEffect, useState } from "preact/hooks";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
 import { FinalMetrics } from "../final_metrics.js";
-import { html, Pager, Link, Time, Status, duration, useLoad, ErrorBox, Empty, Spinner, canEdit, title } from "../ui.js";
+import { html, Pager, Link, Time, Status, duration, useLoad, ErrorBox, Empty, Spinner, canEdit, title, navigate } from "../ui.js";
 
 const PAGE = 50;
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const TRIGGERS = ["manual", "api", "schedule", "webhook", "upstream", "backfill", "sweep"];
+const COMPARE = [2, 10]; // how many runs the compare page takes
 const RANGES = { "1h": ["Last hour", 3600], "24h": ["Last 24 hours", 86400], "7d": ["Last 7 days", 7 * 86400] };
 
 function readFilters() {
@@ -27,6 +28,7 @@ export function RunsPage() {
   const [filters, setFilters] = useState(readFilters);
   const [cursors, setCursors] = useState([null]); // cursors[i] = cursor of page i
   const [text, setText] = useState(filters.workflow);
+  const [picked, setPicked] = useState([]); // run ids ticked to compare, kept across pages and filters
   const page = cursors.length - 1;
   title("Runs");
 
@@ -75,6 +77,7 @@ export function RunsPage() {
       </select>
       ${filtered ? html`<button class="link" onClick=${clear}>Clear filters</button>` : null}
       ${list.loading ? html`<small>Loading…</small>` : null}
+      <${CompareButton} picked=${picked} onClear=${() => setPicked([])} />
     </div>
     ${noSuchWorkflow ? null : html`<${ErrorBox} error=${list.error} onRetry=${list.reload} />`}
     ${noSuchWorkflow ? html`<${Empty} title=${`No workflow "${filters.workflow}"`}>
@@ -85,8 +88,9 @@ export function RunsPage() {
       : list.data === null ? null
       : items.length === 0 ? html`<${EmptyRuns} filtered=${filtered} page=${page} onClear=${clear} />`
       : html`<div class="table-wrap"><table class="list" data-testid="runs">
-          <thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Trigger</th><th>By</th><th>Created</th><th>Duration</th></tr></thead>
-          <tbody>${items.map((r) => html`<${Row} key=${r.id} r=${r} />`)}</tbody>
+          <thead><tr><th><span class="visually-hidden">Compare</span></th><th>Run</th><th>Workflow</th><th>Status</th><th>Trigger</th><th>By</th><th>Created</th><th>Duration</th></tr></thead>
+          <tbody>${items.map((r) => html`<${Row} key=${r.id} r=${r} picked=${picked.includes(r.id)}
+            onPick=${(on) => setPicked((ids) => (on ? [...ids, r.id] : ids.filter((id) => id !== r.id)))} />`)}</tbody>
         </table></div>
         <${Pager} page=${page} next=${list.data?.next_cursor} setCursors=${setCursors} labels=${["← Newer", "Older →"]} />
         <${FinalMetrics} runs=${items} />`}
@@ -107,8 +111,22 @@ function EmptyRuns({ filtered, page, onClear }) {
   </${Empty}>`;
 }
 
-function Row({ r }) {
+/** Ticked runs go to the compare page, 2 to 10 of them. */
+function CompareButton({ picked, onClear }) {
+  const [least, most] = COMPARE;
+  const ok = picked.length >= least && picked.length <= most;
+  const hint = picked.length < least ? `Tick ${least} to ${most} runs to compare them` : picked.length > most ? `At most ${most} runs at once` : "";
+  return html`<span class="compare-pick">
+    <button class="primary" disabled=${!ok} title=${hint} aria-describedby=${hint ? "compare-hint" : null}
+      onClick=${() => navigate(`/compare?ids=${picked.join(",")}`)}>Compare (${picked.length})</button>
+    ${hint ? html`<small id="compare-hint">${hint}</small>` : null}
+    ${picked.length ? html`<button class="link" onClick=${onClear}>Untick all</button>` : null}
+  </span>`;
+}
+
+function Row({ r, picked, onPick }) {
   return html`<tr data-run=${r.id}>
+    <td><input type="checkbox" checked=${picked} aria-label=${`Compare run #${r.id}`} onChange=${(e) => onPick(e.target.checked)} /></td>
     <td><${Link} href=${`/runs/${r.id}`}><b>#${r.id}</b></${Link}>
       ${r.rerun_of ? html` <small title=${`rerun of run ${r.rerun_of}`}>↻ #${r.rerun_of}</small>` : null}</td>
     <td><${Link} href=${`/workflows/${encodeURIComponent(r.workflow)}`}>${r.workflow}</${Link}> <small>v${r.workflow_version}</small></td>

@@ -110,7 +110,7 @@ function Overview({ w, runs }) {
           : html`<${Empty} title="No tasks yet">${canEdit() ? "Open the Edit tab to add the first task." : "An editor can add tasks."}</${Empty}>`}
       </div>
       <div class="card" data-testid="history"><h2>History</h2><${RunGrid} w=${w} /></div>
-      <div class="card"><h2>Recent runs <${Link} href=${`/runs?workflow=${enc(w.name)}`} style="margin-left:auto;font-size:13px">All runs →</${Link}></h2>
+      <div class="card"><h2>Recent runs <${Link} href=${`/runs?workflow=${enc(w.name)}`} style="margin-left:auto;font-size:13px">All runs →</${Link}>${runs.data?.items?.length > 1 ? html`<${Link} href=${`/compare?ids=${runs.data.items.map((r) => r.id).join(",")}`} style="font-size:13px">Compare these →</${Link}>` : null}</h2>
         <${ErrorBox} error=${runs.error} onRetry=${runs.reload} />
         ${runs.data?.items?.length ? html`<table class="list" data-testid="recent-runs"><thead><tr><th>Run</th><th>Status</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead>
           <tbody>${runs.data.items.map((r) => html`<tr data-run=${r.id}><td><${Link} href=${`/runs/${r.id}`}>#${r.id}</${Link}></td><td><${Status} status=${r.status} /></td>
