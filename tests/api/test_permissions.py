@@ -34,6 +34,7 @@ PUBLIC = {
     ("POST", "/api/v1/hooks/{public_id}"),
 }
 WF = "/api/v1/workflows/{ref}"
+DS1 = "/api/v1/datasets/{dataset}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
 RULES = {
     ("POST", "/api/v1/auth/logout"): "viewer",
@@ -111,6 +112,18 @@ RULES = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/log"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/artifacts/{name}"): "worker",
+    # datasets: editors add; the dataset's creator (or an admin) changes or deletes it
+    ("GET", "/api/v1/datasets"): "viewer",
+    ("POST", "/api/v1/datasets"): "editor",
+    ("GET", DS1): "viewer",
+    ("PATCH", DS1): "owner",
+    ("DELETE", DS1): "owner",
+    ("GET", f"{DS1}/versions"): "viewer",
+    ("POST", f"{DS1}/versions"): "editor",
+    ("GET", f"{DS1}/versions/{{version}}"): "viewer",
+    ("GET", f"{DS1}/versions/{{version}}/download"): "viewer",
+    ("GET", f"{DS1}/versions/{{version}}/lineage"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/datasets"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -147,6 +160,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/workers/heartbeat"): {"worker": "h:1", "concurrency": 1},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
+    ("POST", "/api/v1/datasets"): {"name": "other"},
+    ("PATCH", DS1): {"description": "changed"},
+    ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
 }
 
 
@@ -204,6 +220,9 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     hook = await client.post("/api/v1/workflows/train/hooks", json={"name": "h"},
                              headers=accounts["editor"].headers)  # fmt: skip
     notify = await notification_ids(client, accounts["editor"])
+    await client.post("/api/v1/datasets", json={"name": "iris"}, headers=accounts["editor"].headers)
+    await client.post("/api/v1/datasets/iris/versions", files={"file": ("a.csv", b"a\n1\n")},
+                      headers=accounts["editor"].headers)  # fmt: skip
     worker = await client.post(
         "/api/v1/tokens", json={"name": "w", "worker": True}, headers=accounts["admin"].headers
     )
@@ -211,7 +230,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            **notify}  # fmt: skip
+            "dataset": "iris", "version": 1, **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

@@ -36,7 +36,9 @@ from plait.storage.artifacts import dataset_key
 from plait.workflows.spec import NAME_MAX, NAME_PATTERN, Name, Tag, Text
 
 router = APIRouter(tags=["datasets"])
-DatasetName = Annotated[str, Path(max_length=NAME_MAX, pattern=NAME_PATTERN)]
+DatasetName = Annotated[
+    str, Path(alias="dataset", max_length=NAME_MAX, pattern=NAME_PATTERN, description="Its name.")
+]
 VersionNo = Annotated[int, Path(ge=1, le=2**31 - 1), Digits]
 Kind = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$",
                             description="tabular, images, vector, point-cloud, ...")]  # fmt: skip
@@ -149,7 +151,7 @@ async def _dataset_out(session: Any, ds: Dataset) -> dict[str, Any]:
 
 
 DATASETS = "/api/v1/datasets"
-ONE = DATASETS + "/{name}"
+ONE = DATASETS + "/{dataset}"
 VERSIONS = ONE + "/versions"
 SORT = pagination.SortKey(Dataset.name, Dataset.id, False, str)
 VERSION_SORT = pagination.SortKey(DatasetVersion.version, DatasetVersion.id, True, int)
