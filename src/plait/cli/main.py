@@ -14,7 +14,17 @@ import typer
 from rich.markup import escape
 
 from plait import __version__
-from plait.cli import backfills, hooks, notify, results, runs, users, worker, workflows
+from plait.cli import (
+    backfills,
+    datasets,
+    hooks,
+    notify,
+    results,
+    runs,
+    users,
+    worker,
+    workflows,
+)
 from plait.cli.admin import admin_app
 from plait.cli.client import Client, Login
 from plait.cli.common import api_command, choose_server, connect, err, global_url, out
@@ -38,6 +48,7 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(notify.channels_app, name="channels")
 app.add_typer(notify.rules_app, name="rules")
 app.add_typer(admin_app, name="admin")
+app.add_typer(datasets.datasets_app, name="datasets")
 
 
 def _version(wanted: bool) -> None:
