@@ -15,6 +15,7 @@ const pages = {
   run: () => import("./pages/run.js"),
   settings: () => import("./pages/settings.js"),
   workers: () => import("./pages/workers.js"),
+  datasets: () => import("./pages/datasets.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -27,6 +28,8 @@ const ROUTES = [
   [/^\/runs\/(\d+)$/, "run", "RunPage", (m) => ({ key: m[1], id: Number(m[1]) })],
   [/^\/settings$/, "settings", "SettingsPage", () => ({})],
   [/^\/workers$/, "workers", "WorkersPage", () => ({})],
+  [/^\/datasets$/, "datasets", "DatasetsPage", () => ({})],
+  [/^\/datasets\/([^/]+)$/, "datasets", "DatasetPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
 ];
 
 const loaded = {};
@@ -116,7 +119,7 @@ function TopBar({ user, onHelp }) {
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
-    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
+    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/workers", "Workers")}${tab("/datasets", "Datasets")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
     <button class="icon" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onHelp}>?</button>
