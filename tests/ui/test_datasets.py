@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.cli.conftest import Plait
 from tests.ui.conftest import create_workflow
@@ -41,7 +41,7 @@ def test_upload_a_file_see_the_version_and_open_its_lineage(admin_page: Page, pl
     page.evaluate(WATCH_PROGRESS)
     data = b"petal,sepal\n" + b"1.5,2.5\n" * 200_000
     page.get_by_label("File").set_input_files(
-        files=[{"name": "flowers.csv", "mimeType": "text/csv", "buffer": data}]
+        files=FilePayload(name="flowers.csv", mimeType="text/csv", buffer=data)
     )
     page.get_by_label("sha256 (optional)").press_sequentially(hashlib.sha256(data).hexdigest())
     page.get_by_role("button", name="Upload", exact=True).click()
@@ -71,7 +71,7 @@ def test_a_wrong_checksum_is_shown_beside_its_field(admin_page: Page, plait: Pla
     page = admin_page
     page.goto("/datasets/checked")
     page.get_by_label("File").set_input_files(
-        files=[{"name": "a.txt", "mimeType": "text/plain", "buffer": b"hello"}]
+        files=FilePayload(name="a.txt", mimeType="text/plain", buffer=b"hello")
     )
     page.get_by_label("sha256 (optional)").press_sequentially("0" * 64)
     page.get_by_role("button", name="Upload", exact=True).click()
