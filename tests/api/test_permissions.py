@@ -112,6 +112,12 @@ RULES = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/log"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/artifacts/{name}"): "worker",
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/datasets/resolve"): "worker",
+    (
+        "GET",
+        "/api/v1/exec/attempts/{attempt_id}/datasets/{dataset}/versions/{version}/download",
+    ): "worker",
+    ("PUT", "/api/v1/exec/attempts/{attempt_id}/datasets/{dataset}"): "worker",
     # datasets: editors add; the dataset's creator (or an admin) changes or deletes it
     ("GET", "/api/v1/datasets"): "viewer",
     ("POST", "/api/v1/datasets"): "editor",
@@ -161,6 +167,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
     ("POST", "/api/v1/datasets"): {"name": "other"},
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/datasets/resolve"): {"name": "iris"},
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
 }

@@ -14,6 +14,7 @@ from plait.api import audit as audit_api
 from plait.api import (
     auth,
     backfills,
+    exec_datasets,
     health,
     history,
     hooks,
@@ -70,6 +71,7 @@ ROUTERS = (
     exec_api,
     ws,
     datasets_api,
+    exec_datasets,
 )
 
 

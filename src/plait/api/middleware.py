@@ -22,9 +22,12 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _RAW_UPLOAD = re.compile(r"^/api/v1/exec/attempts/[^/]+/(log|artifacts/[^/]+)$")
 
 
-# Dataset uploads: multipart bodies up to PLAIT_DATASET_MAX_BYTES (plus room for the form's
-# other fields), streamed to the store by their route; JSON to that route keeps the limit.
-_DATASET_UPLOAD = re.compile(r"^/api/v1/datasets/[^/]+/versions$")
+# Dataset uploads (multipart from people, raw bytes from workers) up to PLAIT_DATASET_MAX_BYTES
+# (plus room for a form's other fields), streamed to the store by their routes; JSON to those
+# routes keeps the body limit.
+_DATASET_UPLOAD = re.compile(
+    r"^/api/v1/(datasets/[^/]+/versions|exec/attempts/[^/]+/datasets/[^/]+)$"
+)
 FORM_OVERHEAD = 2 * 1024 * 1024
 
 

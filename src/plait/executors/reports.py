@@ -173,7 +173,7 @@ class DatasetRequest(_Report):
     type: Literal["dataset"] = "dataset"
     id: ReplyId
     name: DatasetName
-    version: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)]
+    version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
 
 
 class DatasetLog(_Report):
