@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -139,13 +140,32 @@ class DatasetError(RuntimeError):
 
 
 DATASET_TIMEOUT = 600.0  # seconds to wait for a reply: a first fetch of a large file is slow
+# What the executor accepts (executors/reports.py): checked here too, so a bad request fails
+# at once instead of waiting for a reply that never comes.
+_DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_TAG = re.compile(r"^[\w.:/-]{1,64}$")
+
+
+def _check_dataset(name: object, kind: str = "tabular", tags: list[str] | None = None) -> None:
+    if not isinstance(name, str) or not _DATASET_NAME.match(name):
+        raise ValueError(f"dataset name {name!r}: letters, digits, - and _, a letter first, "
+                         "at most 100 characters")  # fmt: skip
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValueError(f"kind {kind!r}: lower-case letters, digits, - and _, at most 32")
+    if tags is not None and (len(tags) > 50 or not all(
+            isinstance(t, str) and _TAG.match(t) for t in tags)):  # fmt: skip
+        raise ValueError("tags: at most 50, each letters, digits and _ . : / -, at most 64")
 
 
 def dataset(name: str, version: int | None = None, *, timeout: float | None = None) -> Path:
     """The local path of a dataset version's file (the newest version when `version` is
     None): fetched into this host's cache once per checksum, read-only. The read is
     recorded as the run's lineage."""
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+    _check_dataset(name)
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31
+    ):
         raise ValueError(f"version is a positive int or None, got {version!r}")
     reply = _ask({"type": "dataset", "name": name, "version": version}, timeout)
     return Path(reply["path"])
@@ -164,6 +184,10 @@ def log_dataset(
     """Keep a file the task wrote (in its working directory) as the next version of dataset
     `name` (made on its first version, with `kind`, `description` and `tags`); returns the
     version number. The write is recorded as the run's lineage."""
+    _check_dataset(name, kind, tags or [])
+    if len(description) > 10_000 or len(json.dumps(metadata or {})) > MAX_OUTPUT_BYTES:
+        raise ValueError(f"description: at most 10,000 characters; metadata: at most "
+                         f"{MAX_OUTPUT_BYTES // 1024} KiB as JSON")  # fmt: skip
     source = Path(path).absolute()
     if not source.is_file():
         raise FileNotFoundError(f"no such file to log as a dataset: {source}")

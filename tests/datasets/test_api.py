@@ -176,3 +176,32 @@ async def test_roles(client: httpx.AsyncClient, accounts: dict[str, Account]) ->
     r = await client.delete("/api/v1/datasets/iris", headers=accounts["admin"].headers)
     assert r.status_code == 204
     assert (await client.get("/api/v1/datasets/iris", headers=viewer.headers)).status_code == 404
+
+
+async def test_the_list_pages_searches_and_filters_by_tag(
+    client: httpx.AsyncClient, accounts: dict[str, Account]
+) -> None:
+    editor = accounts["editor"]
+    for i in range(5):
+        body = {"name": f"set{i}", "description": "50% off" if i == 3 else "plain",
+                "tags": ["even"] if i % 2 == 0 else []}  # fmt: skip
+        assert (await client.post("/api/v1/datasets", json=body,
+                                  headers=editor.headers)).status_code == 201  # fmt: skip
+    assert (await upload(client, editor, CSV, name="set2")).status_code == 201
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/datasets", params=params, headers=editor.headers)).json()
+        seen += [(d["name"], d["versions"]) for d in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [("set0", 0), ("set1", 0), ("set2", 1), ("set3", 0), ("set4", 0)]
+    found = await client.get("/api/v1/datasets", params={"q": "50%"}, headers=editor.headers)
+    assert [d["name"] for d in found.json()["items"]] == ["set3"]
+    tagged = await client.get("/api/v1/datasets", params={"tag": "even", "limit": 2},
+                              headers=editor.headers)  # fmt: skip
+    assert [d["name"] for d in tagged.json()["items"]] == ["set0", "set2"]
+    after = {"tag": "even", "cursor": tagged.json()["next_cursor"]}
+    rest = await client.get("/api/v1/datasets", headers=editor.headers, params=after)
+    assert [d["name"] for d in rest.json()["items"]] == ["set4"]
+    assert tagged.json()["items"][1]["latest"]["created_by"] == "ed"

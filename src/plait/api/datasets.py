@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from starlette.requests import ClientDisconnect
 
 from plait import audit
@@ -139,15 +139,26 @@ async def _creator(session: Any, user_id: int | None) -> str | None:
     )
 
 
+async def _datasets_out(session: Any, datasets: list[Dataset]) -> list[dict[str, Any]]:
+    """The datasets with their version counts and newest versions, in three queries."""
+    latest = await registry.newest_versions(session, [ds.id for ds in datasets])
+    ids = {ds.created_by for ds in datasets} | {v.created_by for _, v in latest.values()}
+    names = dict((await session.execute(
+        select(User.id, User.username).where(User.id.in_([i for i in ids if i is not None]))
+    )).all())  # fmt: skip
+    out = []
+    for ds in datasets:
+        count, newest = latest.get(ds.id, (0, None))
+        out.append({"id": ds.id, "name": ds.name, "description": ds.description, "kind": ds.kind,
+                    "tags": ds.tags, "created_by": names.get(ds.created_by),
+                    "created_at": ds.created_at, "versions": count,
+                    "latest": version_out(newest, ds.name, names.get(newest.created_by))
+                    if newest else None})  # fmt: skip
+    return out
+
+
 async def _dataset_out(session: Any, ds: Dataset) -> dict[str, Any]:
-    count = await session.scalar(select(func.count()).where(DatasetVersion.dataset_id == ds.id))
-    latest = None
-    if count:
-        row = await registry.get_version(session, ds, None)
-        latest = version_out(row, ds.name, await _creator(session, row.created_by))
-    return {"id": ds.id, "name": ds.name, "description": ds.description, "kind": ds.kind,
-            "tags": ds.tags, "created_by": await _creator(session, ds.created_by),
-            "created_at": ds.created_at, "versions": count, "latest": latest}  # fmt: skip
+    return (await _datasets_out(session, [ds]))[0]
 
 
 DATASETS = "/api/v1/datasets"
@@ -169,22 +180,36 @@ async def list_datasets(
     """By name; `q` matches the name or description, `tag` one of the tags."""
     query = select(Dataset)
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(Dataset.name).like(like),
-                                func.lower(Dataset.description).like(like)))  # fmt: skip
+        query = query.where(Dataset.name.icontains(q, autoescape=True)
+                            | Dataset.description.icontains(q, autoescape=True))  # fmt: skip
     if cursor is not None:
         query = query.where(pagination.after(SORT, *pagination.decode_cursor(cursor, "name", SORT)))
     async with ctx.db.read() as session:
-        rows = list((await session.scalars(pagination.order(query, SORT))).all())
-        if tag:  # tags are a JSON list: filtered here, portable across both databases
-            rows = [r for r in rows if tag in r.tags]
-        page = rows[:limit]
-        items = [await _dataset_out(session, ds) for ds in page]
-    last = page[-1] if len(rows) > limit else None
+        rows = await _matching(session, query, limit + 1, tag)
+        items = await _datasets_out(session, rows[:limit])
+    last = rows[limit - 1] if len(rows) > limit else None
     return {
         "items": items,
         "next_cursor": pagination.encode_cursor("name", last.name, last.id) if last else None,
     }
+
+
+SCAN = 500  # rows read at a time when filtering by tag
+
+
+async def _matching(session: Any, query: Any, wanted: int, tag: str | None) -> list[Dataset]:
+    """The first `wanted` datasets of `query` in name order. Tags are a JSON list: a tag is
+    matched here, batch by batch (portable across both databases), not in SQL."""
+    if tag is None:
+        return list(await session.scalars(pagination.order(query, SORT).limit(wanted)))
+    found: list[Dataset] = []
+    while len(found) < wanted:
+        batch = list(await session.scalars(pagination.order(query, SORT).limit(SCAN)))
+        found += [ds for ds in batch if tag in ds.tags]
+        if len(batch) < SCAN:
+            break
+        query = query.where(pagination.after(SORT, batch[-1].name, batch[-1].id))
+    return found[:wanted]
 
 
 @router.post(DATASETS, status_code=status.HTTP_201_CREATED, response_model=DatasetOut,

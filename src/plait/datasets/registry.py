@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,24 @@ async def get_version(
         which = "any version" if version is None else f"version {version}"
         raise NotFound(f"dataset {dataset.name!r} has no {which}")
     return found
+
+
+async def newest_versions(
+    session: AsyncSession, dataset_ids: list[int]
+) -> dict[int, tuple[int, DatasetVersion]]:
+    """Per dataset that has versions: how many, and the newest."""
+    counts = (await session.execute(
+        select(DatasetVersion.dataset_id, func.count(), func.max(DatasetVersion.version))
+        .where(DatasetVersion.dataset_id.in_(dataset_ids)).group_by(DatasetVersion.dataset_id)
+    )).all()  # fmt: skip
+    if not counts:
+        return {}
+    newest = await session.scalars(select(DatasetVersion).where(or_(*(
+        and_(DatasetVersion.dataset_id == ds, DatasetVersion.version == top)
+        for ds, _, top in counts
+    ))))  # fmt: skip
+    by_dataset = {v.dataset_id: v for v in newest}
+    return {ds: (count, by_dataset[ds]) for ds, count, _ in counts}
 
 
 @dataclass(frozen=True)
