@@ -150,8 +150,11 @@ async def test_bad_input_names_the_field(
     assert (await client.post("/api/v1/datasets", json={"name": "iris"},
                               headers=editor.headers)).status_code == 409  # fmt: skip
     assert (await upload(client, editor, CSV, name="nope")).status_code == 404
-    r = await upload(client, editor, CSV, metadata="[1]")
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.metadata"
+    for bad in ("[1]", "[" * 5000 + "]" * 5000, '{"a": "\\u0000"}'):
+        r = await upload(client, editor, CSV, metadata=bad)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.metadata"
+    r = await upload(client, editor, CSV, tags="ok,not ok")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.tags[1]"
     r = await client.post("/api/v1/datasets/iris/versions", headers=editor.headers,
                           data={"tags": "x"}, files={"other": ("a", b"a")})  # fmt: skip
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.file"

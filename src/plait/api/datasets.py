@@ -4,6 +4,7 @@ creator or an admin changes or deletes it. Lineage both ways."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 import secrets
@@ -18,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from starlette.requests import ClientDisconnect
 
-from plait import audit
+from plait import audit, bounded
 from plait.api.deps import Context, Ctx, Editor, Viewer
 from plait.api.inputs import Digits, IdPath
 from plait.api.openapi import errors
@@ -399,18 +400,27 @@ def _upload_fields(ctx: Context, upload: Upload) -> dict[str, Any]:
     fields = upload.fields
     gt = fields.get("ground_truth_uri", "").strip()
     tags = [t.strip() for t in fields.get("tags", "").split(",") if t.strip()]
-    try:
-        meta = json.loads(fields.get("metadata") or "{}")
-    except ValueError:
-        meta = None
-    if not isinstance(meta, dict):
-        raise InvalidInput([FieldError(("body", "metadata"), "must be a JSON object")])
+    meta = _metadata(fields.get("metadata") or "{}")
     try:
         checked = DatasetPatch.model_validate({"tags": tags})
     except ValidationError as exc:
-        raise InvalidInput(from_pydantic(exc.errors(include_url=False), "body")) from None
+        found = from_pydantic(exc.errors(include_url=False))
+        raise InvalidInput([FieldError(("body", *e.loc), e.msg, e.type) for e in found]) from None
     return {"ground_truth_uri": checked_uri(gt, ctx.settings, "ground_truth_uri") if gt else None,
             "tags": tuple(checked.tags or ()), "metadata": meta}  # fmt: skip
+
+
+def _metadata(raw: str) -> dict[str, Any]:
+    """A form's `metadata` field: a JSON object, not too deep, without NUL (which no
+    database stores)."""
+    meta = None
+    if not bounded.text_too_deep(raw.encode()) and "\\u0000" not in raw and "\x00" not in raw:
+        with contextlib.suppress(ValueError):
+            meta = json.loads(raw)
+    if not isinstance(meta, dict):
+        message = f"must be a JSON object, nested at most {bounded.MAX_DEPTH} deep, without NUL"
+        raise InvalidInput([FieldError(("body", "metadata"), message)])
+    return meta
 
 
 async def _version(ctx: Context, name: str, version: int) -> tuple[DatasetVersion, str | None]:
