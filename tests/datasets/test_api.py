@@ -105,6 +105,23 @@ async def test_an_upload_cut_off_midway_leaves_no_version_and_no_file(
     assert stored_files(app.state.plait.settings.data_dir) == []
 
 
+async def test_a_body_without_its_closing_boundary_is_cut_off_and_not_kept(
+    client: httpx.AsyncClient, accounts: dict[str, Account], app: FastAPI
+) -> None:
+    """A body that ends early without the connection breaking (a proxy that gave up, a
+    client that sent a wrong length): the form is not whole, so neither is the file."""
+    editor = accounts["editor"]
+    await make(client, editor)
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+            + CSV * 10)  # fmt: skip
+    headers = {**editor.headers, "Content-Type": "multipart/form-data; boundary=b"}
+    r = await client.post("/api/v1/datasets/iris/versions", headers=headers, content=body)
+    assert r.status_code == 422 and "cut off" in r.json()["errors"][0]["message"]
+    versions = await client.get("/api/v1/datasets/iris/versions", headers=editor.headers)
+    assert versions.json()["items"] == []
+    assert stored_files(app.state.plait.settings.data_dir) == []
+
+
 async def test_concurrent_uploads_get_distinct_versions(
     client: httpx.AsyncClient, accounts: dict[str, Account]
 ) -> None:

@@ -48,6 +48,7 @@ class Upload:
     _text: bytearray = field(default_factory=bytearray)
     _out: list[bytes] = field(default_factory=list)
     _files: int = 0
+    _ended: bool = False  # the closing boundary was read: the body is whole
 
     @classmethod
     def of(cls, content_type: str, limit: int) -> Upload:
@@ -89,6 +90,7 @@ class Upload:
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
             "on_part_end": self._part_end,
+            "on_end": lambda: setattr(self, "_ended", True),
         }
 
     def _part_begin(self) -> None:
@@ -136,6 +138,8 @@ class Upload:
         self._current = None
 
     def _check_whole(self) -> None:
+        if not self._ended:  # the parser does not check it itself
+            raise _invalid("file", "the body ends before the form's closing boundary: cut off")
         if not self._files:
             raise _invalid("file", "required: the file of the new version")
         given = self.fields.get("checksum", "").strip().lower().removeprefix("sha256:")
