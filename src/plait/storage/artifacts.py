@@ -202,6 +202,17 @@ class LocalArtifactStore:
         await asyncio.to_thread(_remove_empty, path.parent)
 
 
+def _discard(f: Any) -> None:
+    """Drop a half-written file: fsspec's buffered files abort their upload, and are then
+    marked closed so that their finalizer does not try to flush what is gone."""
+    discard = getattr(f, "discard", None)
+    if discard is None:
+        f.close()
+        return
+    discard()
+    f.closed = True
+
+
 def _remove_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.rmdir()
@@ -308,7 +319,7 @@ class FsspecArtifactStore:
                 await asyncio.to_thread(f.write, chunk)
                 size += len(chunk)
         except BaseException:
-            await asyncio.to_thread(getattr(f, "discard", f.close))  # not kept half-written
+            await asyncio.to_thread(_discard, f)
             await self.delete_dataset(key)  # a store without `discard` kept what it had
             raise
         await asyncio.to_thread(f.close)
