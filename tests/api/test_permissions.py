@@ -112,7 +112,7 @@ RULES = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/log"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/artifacts/{name}"): "worker",
-    ("POST", "/api/v1/exec/attempts/{attempt_id}/datasets/resolve"): "worker",
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): "worker",
     (
         "GET",
         "/api/v1/exec/attempts/{attempt_id}/datasets/{dataset}/versions/{version}/download",
@@ -167,7 +167,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
     ("POST", "/api/v1/datasets"): {"name": "other"},
-    ("POST", "/api/v1/exec/attempts/{attempt_id}/datasets/resolve"): {"name": "iris"},
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): {"name": "iris"},
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
 }

@@ -5,6 +5,7 @@ worker's own cache, and upload a file a task logged as a new version (lineage "w
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Annotated, Any
 
@@ -28,6 +29,10 @@ router = APIRouter(prefix="/api/v1/exec", tags=["exec"])
 DatasetName = Annotated[str, Path(alias="dataset", max_length=NAME_MAX, pattern=NAME_PATTERN)]
 VersionNo = Annotated[int, Path(ge=1, le=2**31 - 1), Digits]
 BASE = "/attempts/{attempt_id}/datasets"
+# The description, tags and metadata of a logged file, as base64url of a JSON object: in the
+# query (the body is the file), so bounded to keep the request line short.
+META_MAX = 8000
+ABOUT = "base64url of a JSON object with `description`, `tags` and `metadata` (optional)."
 
 
 class ResolveIn(BaseModel):
@@ -63,7 +68,9 @@ def _source(ctx: Ctx) -> ServerSource:
     return ServerSource(ctx.db, ctx.artifacts, ctx.settings)
 
 
-@router.post(f"{BASE}/resolve", response_model=ResolvedOut, responses=errors(409))
+@router.post(
+    "/attempts/{attempt_id}/resolve-dataset", response_model=ResolvedOut, responses=errors(409)
+)
 async def resolve(attempt_id: AttemptId, body: ResolveIn, who: WorkerToken, ctx: Ctx) -> Any:
     """The version a task asked for (the newest when `version` is null); the read is
     recorded for the attempt."""
@@ -109,22 +116,22 @@ async def log_dataset(
     who: WorkerToken,
     ctx: Ctx,
     filename: Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^/\x00]+$")],
-    kind: Annotated[str, Query(max_length=32)] = "tabular",
-    description: Annotated[str, Query(max_length=10_000)] = "",
-    tags: Annotated[list[str] | None, Query(max_length=50)] = None,
-    metadata: Annotated[str, Query(max_length=60_000)] = "{}",
+    kind: Annotated[str, Query(max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")] = "tabular",
+    about: Annotated[
+        str, Query(max_length=META_MAX, pattern=r"^[A-Za-z0-9_-]*={0,2}$", description=ABOUT)
+    ] = "",
 ) -> Any:
     """Keep the body (raw bytes, streamed; at most PLAIT_DATASET_MAX_BYTES) as the next
     version of the dataset, written by the attempt (made on its first version)."""
     job = await _job(ctx, who, attempt_id)
-    try:
-        ask = DatasetLog(attempt_id=attempt_id, id="remote", name=name, path=filename,
-                         kind=kind, description=description, tags=tags or [],
-                         metadata=json.loads(metadata))  # fmt: skip
-    except (ValidationError, ValueError) as exc:
-        raise InvalidInput([FieldError(("query", "metadata"), str(exc)[:300])]) from None
     if filename in (".", ".."):
         raise InvalidInput([FieldError(("query", "filename"), "is not a file name")])
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(about)) if about else {}
+        ask = DatasetLog(attempt_id=attempt_id, id="remote", name=name, path=filename,
+                         kind=kind, **fields)  # fmt: skip
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise InvalidInput([FieldError(("query", "about"), str(exc)[:300])]) from None
     number = await _source(ctx).log(
         job, ask, filename, _limited(request, ctx.settings.dataset_max_bytes)
     )

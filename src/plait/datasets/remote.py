@@ -4,6 +4,7 @@ worker's own host cache, checked against the registry's checksum like the server
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,13 +18,15 @@ from plait.executors.base import Dispatch
 from plait.executors.reports import DatasetLog
 from plait.worker.client import CHUNK, ExecApi
 
+META_MAX = 8000  # characters of the `about` query parameter (api/exec_datasets.py)
+
 
 class ApiSource:
     def __init__(self, api: ExecApi) -> None:
         self.api = api
 
     async def resolve(self, job: Dispatch, name: str, version: int | None) -> Resolved:
-        answer = await self.api.request("POST", f"/attempts/{job.attempt_id}/datasets/resolve",
+        answer = await self.api.request("POST", f"/attempts/{job.attempt_id}/resolve-dataset",
                                         json={"name": name, "version": version})  # fmt: skip
         _refused(answer)
         data: dict[str, Any] = answer.json()
@@ -47,8 +50,14 @@ class ApiSource:
 
     async def log(self, job: Dispatch, ask: DatasetLog, filename: str,
                   chunks: AsyncIterator[bytes]) -> int:  # fmt: skip
-        params = {"filename": filename, "kind": ask.kind, "description": ask.description,
-                  "tags": ask.tags, "metadata": json.dumps(ask.metadata)}  # fmt: skip
+        about = json.dumps({"description": ask.description, "tags": ask.tags,
+                            "metadata": ask.metadata}, separators=(",", ":")).encode()  # fmt: skip
+        encoded = base64.urlsafe_b64encode(about).decode()
+        if len(encoded) > META_MAX:
+            most = META_MAX * 3 // 4
+            raise RemoteRefused(f"the description, tags and metadata take {len(about)} bytes "
+                                f"as JSON; from a remote worker at most {most}")  # fmt: skip
+        params = {"filename": filename, "kind": ask.kind, "about": encoded}
         # One try: the body is a stream of the task's file, read once.
         answer = await self.api.send_once(
             "PUT", f"/attempts/{job.attempt_id}/datasets/{quote(ask.name)}", params=params,
