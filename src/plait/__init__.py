@@ -2,12 +2,15 @@
 
 Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
 `plait.set_output()`, `plait.log_metric()`, `plait.log_artifact()`, `plait.progress()` and
-`plait.logical_date()`.
+`plait.logical_date()`; `plait.dataset()` and `plait.log_dataset()` read and write the
+dataset registry.
 """
 
 from plait.sdk import (
+    dataset,
     inputs,
     log_artifact,
+    log_dataset,
     log_metric,
     logical_date,
     params,
@@ -18,8 +21,10 @@ from plait.sdk import (
 __version__ = "0.1.0"
 __all__ = [
     "__version__",
+    "dataset",
     "inputs",
     "log_artifact",
+    "log_dataset",
     "log_metric",
     "logical_date",
     "params",

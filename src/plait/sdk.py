@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,88 @@ def progress(fraction: float, message: str | None = None) -> None:
             f"a progress message is a string of at most {MAX_PROGRESS_MESSAGE} characters"
         )
     _emit({"type": "progress", "fraction": number, "message": message})
+
+
+class DatasetError(RuntimeError):
+    """A dataset request the executor could not answer (no such dataset or version, a fetch
+    that failed, a file it may not keep)."""
+
+
+DATASET_TIMEOUT = 600.0  # seconds to wait for a reply: a first fetch of a large file is slow
+# What the executor accepts (executors/reports.py): checked here too, so a bad request fails
+# at once instead of waiting for a reply that never comes.
+_DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_TAG = re.compile(r"^[\w.:/-]{1,64}$")
+
+
+def _check_dataset(name: object, kind: str = "tabular", tags: list[str] | None = None) -> None:
+    if not isinstance(name, str) or not _DATASET_NAME.match(name):
+        raise ValueError(f"dataset name {name!r}: letters, digits, - and _, a letter first, "
+                         "at most 100 characters")  # fmt: skip
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValueError(f"kind {kind!r}: lower-case letters, digits, - and _, at most 32")
+    if tags is not None and (len(tags) > 50 or not all(
+            isinstance(t, str) and _TAG.match(t) for t in tags)):  # fmt: skip
+        raise ValueError("tags: at most 50, each letters, digits and _ . : / -, at most 64")
+
+
+def dataset(name: str, version: int | None = None, *, timeout: float | None = None) -> Path:
+    """The local path of a dataset version's file (the newest version when `version` is
+    None): fetched into this host's cache once per checksum, read-only. The read is
+    recorded as the run's lineage."""
+    _check_dataset(name)
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31
+    ):
+        raise ValueError(f"version is a positive int or None, got {version!r}")
+    reply = _ask({"type": "dataset", "name": name, "version": version}, timeout)
+    return Path(reply["path"])
+
+
+def log_dataset(
+    path: str | os.PathLike[str],
+    name: str,
+    *,
+    kind: str = "tabular",
+    description: str = "",
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Keep a file the task wrote (in its working directory) as the next version of dataset
+    `name` (made on its first version, with `kind`, `description` and `tags`); returns the
+    version number. The write is recorded as the run's lineage."""
+    _check_dataset(name, kind, tags or [])
+    if len(description) > 10_000 or len(json.dumps(metadata or {})) > MAX_OUTPUT_BYTES:
+        raise ValueError(f"description: at most 10,000 characters; metadata: at most "
+                         f"{MAX_OUTPUT_BYTES // 1024} KiB as JSON")  # fmt: skip
+    source = Path(path).absolute()
+    if not source.is_file():
+        raise FileNotFoundError(f"no such file to log as a dataset: {source}")
+    reply = _ask({"type": "log_dataset", "name": name, "path": str(source), "kind": kind,
+                  "description": description, "tags": list(tags or []),
+                  "metadata": metadata or {}}, timeout)  # fmt: skip
+    return int(reply["version"])
+
+
+def _ask(request: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Append a request to the events file and wait for the executor's reply file."""
+    replies = Path(_env("PLAIT_REPLIES"))
+    ask_id = uuid.uuid4().hex
+    _emit({**request, "id": ask_id})
+    answer = replies / f"{ask_id}.json"
+    limit = DATASET_TIMEOUT if timeout is None else timeout
+    deadline, pause = time.monotonic() + limit, 0.02
+    while not answer.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"no answer to the {request['type']} request for {request['name']!r} within "
+                f"{limit:g} s (the executor reads requests at each heartbeat)"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    reply: dict[str, Any] = json.loads(answer.read_text(encoding="utf-8"))
+    if not reply.get("ok"):
+        raise DatasetError(f"{request['name']!r}: {reply.get('error')}")
+    return reply

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from plait.datasets.server import task_datasets
 from plait.db import migrate
 from plait.db.engine import Database
 from plait.events import outbox
@@ -78,7 +79,10 @@ async def running(
             await before_scheduler(db)
         engine = None
         if scheduler:
-            engine = Scheduler(db, settings, load_executor(settings.executor, settings))
+            executor = load_executor(settings.executor, settings)
+            if hasattr(executor, "datasets"):  # it runs tasks here: it answers their requests
+                executor.datasets = task_datasets(db, settings)
+            engine = Scheduler(db, settings, executor)
             bus.listen(engine.on_bus)  # changes other processes make wake it at once
             await engine.start()
             stack.push_async_callback(engine.stop)

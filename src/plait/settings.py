@@ -209,6 +209,18 @@ class Settings(BaseSettings):
         '{"endpoint_url": ..., "key": ..., "secret": ...}); never logged or shown.',
     )
 
+    # --- datasets (issue 11) ---
+    dataset_max_bytes: int = Field(
+        default=5 * 1024**3,
+        ge=1,
+        description="The largest dataset file an upload may bring (bytes); larger ones get 413.",
+    )
+    dataset_file_roots: str = Field(
+        default="",
+        description="Comma-separated folders under which a dataset version may register a "
+        "file path (file:// or /...) as its URI; none by default (s3:// and https:// only).",
+    )
+
     @field_validator("public_url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:

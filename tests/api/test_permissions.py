@@ -34,6 +34,7 @@ PUBLIC = {
     ("POST", "/api/v1/hooks/{public_id}"),
 }
 WF = "/api/v1/workflows/{ref}"
+DS1 = "/api/v1/datasets/{dataset}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
 RULES = {
     ("POST", "/api/v1/auth/logout"): "viewer",
@@ -123,6 +124,24 @@ RULES = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/log"): "worker",
     ("PUT", "/api/v1/exec/attempts/{attempt_id}/artifacts/{name}"): "worker",
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): "worker",
+    (
+        "GET",
+        "/api/v1/exec/attempts/{attempt_id}/datasets/{dataset}/versions/{version}/download",
+    ): "worker",
+    ("PUT", "/api/v1/exec/attempts/{attempt_id}/datasets/{dataset}"): "worker",
+    # datasets: editors add; the dataset's creator (or an admin) changes or deletes it
+    ("GET", "/api/v1/datasets"): "viewer",
+    ("POST", "/api/v1/datasets"): "editor",
+    ("GET", DS1): "viewer",
+    ("PATCH", DS1): "owner",
+    ("DELETE", DS1): "owner",
+    ("GET", f"{DS1}/versions"): "viewer",
+    ("POST", f"{DS1}/versions"): "editor",
+    ("GET", f"{DS1}/versions/{{version}}"): "viewer",
+    ("GET", f"{DS1}/versions/{{version}}/download"): "viewer",
+    ("GET", f"{DS1}/versions/{{version}}/lineage"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/datasets"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -164,6 +183,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/workers/heartbeat"): {"worker": "h:1", "concurrency": 1},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/claim"): {"worker": "h:1"},
     ("POST", "/api/v1/exec/attempts/{attempt_id}/reports"): {"reports": []},
+    ("POST", "/api/v1/datasets"): {"name": "other"},
+    ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): {"name": "iris"},
+    ("PATCH", DS1): {"description": "changed"},
+    ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
 }
 
 
@@ -224,6 +247,9 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     # A public template named like the workflow: `{ref}` is "train" in template paths too.
     template = {"name": "train", "category": "other", "spec": workflow_doc("train")}
     await client.post("/api/v1/templates", json=template, headers=accounts["editor"].headers)
+    await client.post("/api/v1/datasets", json={"name": "iris"}, headers=accounts["editor"].headers)
+    await client.post("/api/v1/datasets/iris/versions", files={"file": ("a.csv", b"a\n1\n")},
+                      headers=accounts["editor"].headers)  # fmt: skip
     worker = await client.post(
         "/api/v1/tokens", json={"name": "w", "worker": True}, headers=accounts["admin"].headers
     )
@@ -231,7 +257,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            "sweep_id": 1, **notify}  # fmt: skip
+            "sweep_id": 1, "dataset": "iris", "version": 1, **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

@@ -104,6 +104,8 @@ class FakeExecutor:
                 report = reports.accept(line, intake)
             except Rejected:
                 continue
+            if isinstance(report, reports.DatasetRequest | reports.DatasetLog):
+                continue  # requests to answer, not reports (the fake answers none)
             if isinstance(report, ArtifactReport):
                 key = await self._store.put_file(job, report.name, Path(report.path))
                 report = report.model_copy(update={"path": key})

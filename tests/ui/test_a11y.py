@@ -55,6 +55,9 @@ def tour(plait: Plait) -> dict[str, int]:
     channel = plait.http.post("/api/v1/channels", json=hook).json()
     rule = {"name": "failures", "channel_id": channel["id"], "events": ["run.failed"]}
     plait.http.post("/api/v1/rules", json=rule).raise_for_status()
+    plait.http.post("/api/v1/datasets", json={"name": "tour-data", "tags": ["a11y"]})
+    plait.http.post("/api/v1/datasets/tour-data/versions",
+                    files={"file": ("t.csv", b"a,b\n1,2\n")}).raise_for_status()  # fmt: skip
     swept = {"grid": {"rows": [1, 2]}, "max_parallel": 2, "metric": "loss", "direction": "min"}
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
@@ -163,6 +166,11 @@ def test_every_page_is_accessible(
     visit(audit, f"/compare?ids={tour['run']},{tour['failed']}", shows(".chart[data-overlay=loss]"))
     heartbeat(plait)
     visit(audit, "/workers", shows("[data-testid=workers]", "box-1"))
+    visit(audit, "/datasets", shows("[data-dataset=tour-data]"))
+    visit(audit, "/datasets/tour-data", shows("[data-testid=versions]", "t.csv"))
+    page.get_by_role("button", name="Lineage").click()
+    expect(page.get_by_test_id("lineage")).to_be_visible()
+    audit.check("a version's lineage")
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

@@ -15,6 +15,7 @@ from plait.api import (
     auth,
     backfills,
     compare,
+    exec_datasets,
     health,
     history,
     hooks,
@@ -35,9 +36,10 @@ from plait.api import (
     ws,
     yaml_export,
 )
+from plait.api import datasets as datasets_api
 from plait.api import exec as exec_api
 from plait.api.deps import Context
-from plait.api.middleware import BodyLimit, RequestContext
+from plait.api.middleware import BodyLimit, RequestContext, upload_limits
 from plait.auth.bootstrap import ensure_admin
 from plait.auth.identity import principal
 from plait.auth.throttle import LoginThrottle
@@ -74,6 +76,8 @@ ROUTERS = (
     templates,
     exec_api,
     ws,
+    datasets_api,
+    exec_datasets,
 )
 
 
@@ -141,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       uploads=upload_limits(settings))  # fmt: skip
     app.add_middleware(RequestContext)
     return app

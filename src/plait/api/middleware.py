@@ -22,6 +22,20 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _RAW_UPLOAD = re.compile(r"^/api/v1/exec/attempts/[^/]+/(log|artifacts/[^/]+)$")
 
 
+# Dataset uploads (multipart from people, raw bytes from workers) up to PLAIT_DATASET_MAX_BYTES
+# (plus room for a form's other fields), streamed to the store by their routes; JSON to those
+# routes keeps the body limit.
+_DATASET_UPLOAD = re.compile(
+    r"^/api/v1/(datasets/[^/]+/versions|exec/attempts/[^/]+/datasets/[^/]+)$"
+)
+FORM_OVERHEAD = 2 * 1024 * 1024
+
+
+def upload_limits(settings: Any) -> tuple[tuple[re.Pattern[str], int], ...]:
+    """The routes whose non-JSON bodies may exceed the body limit, with their own limits."""
+    return ((_DATASET_UPLOAD, settings.dataset_max_bytes + FORM_OVERHEAD),)
+
+
 class RequestContext:
     """Gives every request an id (kept from X-Request-ID when sane), echoes it, logs the line."""
 
@@ -62,15 +76,23 @@ class BodyLimit:
     JSON bodies nested deeper than `bounded.MAX_DEPTH` with 422, before any route parses them:
     Python's json module recurses once per level and fails (a 500) a few hundred levels down."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, uploads: tuple[tuple[re.Pattern[str], int], ...] = ()
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _RAW_UPLOAD.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        if not _is_json(headers.get(b"content-type", b"")):
+            for pattern, wider in self.uploads:
+                if pattern.match(scope["path"]):
+                    await BodyLimit(self.app, wider)(scope, receive, send)
+                    return
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await self._refuse(scope, receive, send)

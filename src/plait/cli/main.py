@@ -17,6 +17,7 @@ from plait import __version__
 from plait.cli import (
     backfills,
     compare,
+    datasets,
     hooks,
     notify,
     results,
@@ -52,6 +53,7 @@ app.add_typer(notify.channels_app, name="channels")
 app.add_typer(notify.rules_app, name="rules")
 app.add_typer(admin_app, name="admin")
 app.add_typer(templates.templates_app, name="templates")
+app.add_typer(datasets.datasets_app, name="datasets")
 
 
 def _version(wanted: bool) -> None:

@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plait.datasets.broker import TaskDatasets, write_reply
 from plait.errors import PlaitError
 from plait.executors import limits, reports, sandbox
 from plait.executors.base import AttemptRef, Dispatch, Emit
@@ -26,6 +27,8 @@ from plait.executors.eventsfile import EventsFile
 from plait.executors.layout import EXITFILE, PIDFILE, pid_namespace, process_start_time
 from plait.executors.reports import (
     ArtifactReport,
+    DatasetLog,
+    DatasetRequest,
     ErrorReport,
     Exited,
     Heartbeat,
@@ -87,6 +90,8 @@ class LocalExecutor:
         self._background: set[asyncio.Future[None]] = set()
         self._stopping = False
         self._sandbox = False
+        # Answers its tasks' dataset requests; None where nothing can (they get an error).
+        self.datasets: TaskDatasets | None = None
 
     async def start(self, emit: Emit) -> None:
         self._emit = emit
@@ -279,12 +284,23 @@ class LocalExecutor:
             except Rejected as exc:
                 self._reject(proc, f"record {number} of the events file: {exc}")
                 continue
+            if isinstance(report, DatasetRequest | DatasetLog):
+                self._keep(asyncio.ensure_future(self._answer(proc, report)))
+                continue
             if isinstance(report, ErrorReport):
                 # Kept on the attempt: a heartbeat may drain it before the exit does.
                 proc.error = report.message
             batch.append(report)
         self._check_flood(proc)
         return batch
+
+    async def _answer(self, proc: _Proc, ask: DatasetRequest | DatasetLog) -> None:
+        """Off the reading path: a fetch into the cache may take a while."""
+        if self.datasets is None:
+            reply = {"ok": False, "error": "datasets cannot be reached from this executor"}
+            await asyncio.to_thread(write_reply, self.settings.data_dir, proc.job, ask.id, reply)
+            return
+        await self.datasets.answer(proc.job, proc.dir, ask)
 
     def _reject(self, proc: _Proc, note: str) -> None:
         intake = proc.intake

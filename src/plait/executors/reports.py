@@ -7,7 +7,9 @@ apply the very same checks. A record that fails them is `Rejected` with a reason
 read; it never reaches the scheduler.
 
 A task may write `output`, `metric`, `progress`, `artifact` and `error` records; `started`,
-`heartbeat`, `log` and `exited` come from the executor itself.
+`heartbeat`, `log` and `exited` come from the executor itself. `dataset` and `log_dataset`
+are a task's requests (plait.dataset, plait.log_dataset): the executor answers them in a
+reply file and they never reach the scheduler.
 """
 
 from __future__ import annotations
@@ -161,6 +163,33 @@ class ErrorReport(_Report):
     message: Annotated[str, _text(MAX_MESSAGE)]
 
 
+ReplyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+DatasetName = Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+
+
+class DatasetRequest(_Report):
+    """plait.dataset(name, version): where this host keeps that version's file."""
+
+    type: Literal["dataset"] = "dataset"
+    id: ReplyId
+    name: DatasetName
+    version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+
+
+class DatasetLog(_Report):
+    """plait.log_dataset(path, name, ...): keep a file the task wrote as a new version."""
+
+    type: Literal["log_dataset"] = "log_dataset"
+    id: ReplyId
+    name: DatasetName
+    path: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+    kind: Annotated[str, Field(max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")] = "tabular"
+    description: Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00]*$")] = ""
+    tags: Annotated[list[Annotated[str, Field(max_length=64, pattern=r"^[\w.:/-]+$")]],
+                    Field(max_length=50)] = []  # fmt: skip
+    metadata: Annotated[dict[str, JsonValue], AfterValidator(_bounded_json)] = {}
+
+
 class Exited(_Report):
     type: Literal["exited"] = "exited"
     exit_code: Annotated[int, Field(ge=-255, le=255)]
@@ -182,9 +211,16 @@ def exit_signal(exit_code: int | None) -> str | None:
 
 
 TaskRecord = Annotated[
-    Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport,
+    Output
+    | MetricReport
+    | ProgressReport
+    | ArtifactReport
+    | ErrorReport
+    | DatasetRequest
+    | DatasetLog,
     Field(discriminator="type"),
 ]
+DatasetAsk = DatasetRequest | DatasetLog
 Report = Annotated[
     Started
     | Heartbeat
@@ -219,7 +255,7 @@ class Intake:
 
 def accept(
     line: bytes | None, intake: Intake
-) -> Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport:
+) -> Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport | DatasetAsk:
     """The report a task's record (one line of its events file; None for a line too long to
     read) stands for, checked against every bound; `Rejected` if it is not one (the caller
     drops it and says so). Never raises anything else."""
@@ -249,7 +285,8 @@ def _describe(data: dict[str, Any], exc: Exception) -> str:
     kind = str(data.get("type"))[:40]
     if not isinstance(exc, ValidationError):
         return f"{kind} record nests too deeply"
-    if kind not in ("output", "metric", "progress", "artifact", "error"):
+    if kind not in ("output", "metric", "progress", "artifact", "error", "dataset",
+                    "log_dataset"):  # fmt: skip
         return f"type {kind!r} is not a record a task may write"
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in first["loc"] if p != kind)

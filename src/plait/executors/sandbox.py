@@ -4,8 +4,9 @@ The fork server starts once, inside bubblewrap (`bwrap`), so each task's handoff
 nothing for it. Inside:
 
 - the whole file system read-only, with a private /tmp and a minimal /dev;
-- the data directory replaced by an empty one, except `runs/` and `artifacts/` (read-write):
-  no signing key, no database, no other server files;
+- the data directory replaced by an empty one, except `runs/` and `artifacts/` (read-write)
+  and the dataset cache `cache/datasets/` (read-only: no task may change a file another
+  will read): no signing key, no database, no stored datasets, no other server files;
 - a SQLite database kept elsewhere: its folder is hidden too, its other entries shown again;
 - the CLI's stored tokens (~/.config/plait) and `task_hidden_paths` hidden;
 - its own pid namespace (no /proc/<server pid>), no capabilities, no user namespaces of its
@@ -42,6 +43,7 @@ INSTALL_HINT = (
     "read everything the server's user can, its secret key and database included)"
 )
 SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+DATASET_CACHE = "cache/datasets"  # plait.datasets.cache.cache_root
 PRIVATE_TMP = "/tmp"  # noqa: S108 (an empty tmpfs of the sandbox's own)
 
 
@@ -79,7 +81,7 @@ def task_environment(settings: Settings, sandbox: bool) -> dict[str, str]:
 def command(settings: Settings, argv: list[str]) -> list[str]:
     """`argv` inside bubblewrap, seeing what `settings` allows."""
     data = settings.data_dir.resolve()
-    for name in ("runs", "artifacts"):
+    for name in ("runs", "artifacts", DATASET_CACHE):
         (data / name).mkdir(parents=True, exist_ok=True)
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", PRIVATE_TMP, "--unshare-user", "--unshare-pid", "--unshare-ipc",
@@ -96,6 +98,7 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
     args += ["--tmpfs", str(data)]
     for name in ("runs", "artifacts"):
         args += ["--bind", str(data / name), str(data / name)]
+    args += ["--ro-bind", str(data / DATASET_CACHE), str(data / DATASET_CACHE)]
     return [*args, "--", *argv]
 
 

@@ -33,6 +33,7 @@ def prepare(job: Dispatch, data_dir: Path, base_env: dict[str, str]) -> dict[str
     """Make the attempt's folders and files; return the fork server's spawn request."""
     folder, artifacts = folders(data_dir, job)
     (folder / "work").mkdir(parents=True, exist_ok=True)
+    (folder / "replies").mkdir(exist_ok=True)  # the executor's answers to dataset requests
     context = {"params": job.params, "inputs": job.inputs, "run_id": job.run_id,
                "task_key": job.task_key, "attempt": job.attempt,
                "logical_date": job.logical_date}  # fmt: skip
@@ -54,6 +55,7 @@ def prepare(job: Dispatch, data_dir: Path, base_env: dict[str, str]) -> dict[str
         "PLAIT_CONTEXT": str(folder / "context.json"),
         "PLAIT_EVENTS": str(folder / "events.jsonl"),
         "PLAIT_ARTIFACTS_DIR": str(artifacts),
+        "PLAIT_REPLIES": str(folder / "replies"),
     }
     if len(inputs) <= MAX_ENV_JSON:
         env["PLAIT_INPUTS"] = inputs

@@ -43,6 +43,21 @@ def _checked_key(key: str) -> list[str]:
     return parts
 
 
+# Dataset files live in a key space of their own, `datasets/<name>/<token>/<file>`: a run's
+# keys start with its (numeric) id, so the two never meet.
+_DATASET_KEY = re.compile(r"^datasets/[A-Za-z][A-Za-z0-9_-]{0,99}/[0-9a-f]{32}/[^/\x00]{1,255}$")
+
+
+def dataset_key(name: str, token: str, filename: str) -> str:
+    return checked_dataset_key(f"datasets/{name}/{token}/{filename}")
+
+
+def checked_dataset_key(key: str) -> str:
+    if not _DATASET_KEY.match(key) or key.rsplit("/", 1)[1] in (".", ".."):
+        raise NotFound(f"no stored dataset file at {key!r}")
+    return key
+
+
 @runtime_checkable
 class ArtifactStore(Protocol):
     name: str
@@ -64,6 +79,19 @@ class ArtifactStore(Protocol):
         ...
 
     async def delete_run(self, run_id: int) -> None: ...
+
+    async def put_dataset(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Keeps the bytes of `chunks` at the dataset key `key`, whole or not at all (an
+        error raised by `chunks` leaves nothing); their size."""
+        ...
+
+    def open_dataset(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes of the dataset file at `key`, in chunks; NotFound."""
+        ...
+
+    async def delete_dataset(self, key: str) -> None:
+        """Removes the dataset file at `key`, if it is there."""
+        ...
 
 
 async def _chunks_of(f: BinaryIO) -> AsyncIterator[bytes]:
@@ -138,6 +166,56 @@ class LocalArtifactStore:
 
     async def delete_run(self, run_id: int) -> None:
         await asyncio.to_thread(shutil.rmtree, self.root / str(run_id), True)
+
+    # Datasets under <data_dir>/datasets: outside artifacts/, which tasks may write.
+    def _dataset_path(self, key: str) -> Path:
+        return self.root.parent.joinpath(*checked_dataset_key(key).split("/"))
+
+    async def put_dataset(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        target = self._dataset_path(key)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in chunks:
+                    await asyncio.to_thread(f.write, chunk)
+                    size += len(chunk)
+            await asyncio.to_thread(os.replace, tmp, target)
+        except BaseException:
+            await asyncio.to_thread(Path(tmp).unlink, missing_ok=True)
+            await asyncio.to_thread(_remove_empty, target.parent)
+            raise
+        return size
+
+    async def open_dataset(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            f = await asyncio.to_thread(open, self._dataset_path(key), "rb")
+        except OSError:
+            raise NotFound(f"no stored dataset file at {key!r}") from None
+        async for chunk in _chunks_of(f):
+            yield chunk
+
+    async def delete_dataset(self, key: str) -> None:
+        path = self._dataset_path(key)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await asyncio.to_thread(_remove_empty, path.parent)
+
+
+def _discard(f: Any) -> None:
+    """Drop a half-written file: fsspec's buffered files abort their upload, and are then
+    marked closed so that their finalizer does not try to flush what is gone."""
+    discard = getattr(f, "discard", None)
+    if discard is None:
+        f.close()
+        return
+    discard()
+    f.closed = True
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -228,3 +306,34 @@ class FsspecArtifactStore:
         path = f"{self.root}/{run_id}"
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(self.fs.rm, path, recursive=True)
+
+    def _dataset_path(self, key: str) -> str:
+        return f"{self.root}/{checked_dataset_key(key)}"
+
+    async def put_dataset(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        target = self._dataset_path(key)
+        f = await asyncio.to_thread(self.fs.open, target, "wb")
+        size = 0
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(f.write, chunk)
+                size += len(chunk)
+        except BaseException:
+            await asyncio.to_thread(_discard, f)
+            await self.delete_dataset(key)  # a store without `discard` kept what it had
+            raise
+        await asyncio.to_thread(f.close)
+        self.fs.invalidate_cache(target)
+        return size
+
+    async def open_dataset(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            f = await asyncio.to_thread(self.fs.open, self._dataset_path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"no stored dataset file at {key!r}") from None
+        async for chunk in _chunks_of(f):
+            yield chunk
+
+    async def delete_dataset(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(self.fs.rm, self._dataset_path(key))

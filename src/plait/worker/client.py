@@ -109,6 +109,17 @@ class ExecApi:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, 10.0)
 
+    def stream(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A response read as it arrives (`async with`); not retried: a download that
+        failed midway is asked for again by its caller."""
+        return self._http.stream(method, path, timeout=httpx.Timeout(None, connect=10.0),
+                                 **kwargs)  # fmt: skip
+
+    async def send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One try, for a body that can be read only once (a stream of a file)."""
+        return await self._http.request(method, path, timeout=httpx.Timeout(None, connect=10.0),
+                                        **kwargs)  # fmt: skip
+
 
 class Refused(Exception):
     """The server answered a 4xx: the request will not succeed by trying again."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from plait.datasets.remote import worker_datasets
 from plait.executors.base import Dispatch
 from plait.executors.limits import MAX_RECORDS_PER_BATCH
 from plait.executors.local import LocalExecutor
@@ -61,6 +62,7 @@ class Runtime:
         # Artifacts stay on this host until shipped: the server keeps them in its store (a
         # worker holds no store credentials, only its worker token).
         self.executor = LocalExecutor(settings.model_copy(update={"artifact_store": "local"}))
+        self.executor.datasets = worker_datasets(api, settings.data_dir)
         self.name = self.executor.worker  # host:pid
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime",
