@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -129,7 +130,7 @@ async def tracking_of(
         run = (await client.get(f"/api/v1/runs/{run_id}", headers=who.headers)).json()
         entry = next((t for t in run["tracking"] if t["adapter"] == adapter), None)
         if entry is not None and entry["status"] == until:
-            return entry
+            return dict(entry)
         await asyncio.sleep(0.1)
     raise AssertionError(f"tracking of run {run_id} to {adapter} not {until}: {entry}")
 
@@ -159,3 +160,27 @@ def mlflow_runs(url: str, experiment_name: str) -> list[dict[str, Any]]:
 def db_kind(settings: Settings) -> str:
     """sqlite or postgresql: workflow names (MLflow experiments) differ per database."""
     return "postgresql" if "postgresql" in settings.resolved_database_url() else "sqlite"
+
+
+def wandb_records(path: Path) -> list[Any]:
+    """The records of a W&B offline run file (`run-<id>.wandb`), parsed with wandb's own
+    protobuf. The file is a LevelDB-style log: a 7-byte header, then records in 32 KiB
+    blocks, each with a 7-byte header (crc, length, kind: full, first, middle, last)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", data[:7]
+    pos, pending, records = 7, b"", []
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7:  # a block's tail too short for a header is padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records

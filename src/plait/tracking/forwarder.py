@@ -178,12 +178,19 @@ class Forwarder:
             await asyncio.to_thread(adapter.log_params, external_id, run.params)
             cursor["params"] = True
         await self._metrics(adapter, external_id, run.run_id, cursor)
-        if run.final:  # artifacts are complete only at the end
-            await self._artifacts(adapter, external_id, run.run_id, cursor)
+        if not run.final:
+            return
+        # Artifacts are complete only at the end. Their local copies stay until the adapter
+        # has finished: some (W&B) write everything then.
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="plait-tracking-"))
+        try:
+            await self._artifacts(adapter, external_id, run.run_id, cursor, folder)
             if cursor.get("final") != run.status or not adapter.live:
                 await asyncio.to_thread(adapter.finish, external_id, run)
                 cursor["final"] = run.status
-            progress.final = True
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        progress.final = True
 
     async def _metrics(
         self, adapter: Adapter, external_id: str, run_id: int, cursor: dict[str, Any]
@@ -210,8 +217,9 @@ class Forwarder:
             cursor["metric_id"] = rows[-1][0]
 
     async def _artifacts(
-        self, adapter: Adapter, external_id: str, run_id: int, cursor: dict[str, Any]
-    ) -> None:
+        self, adapter: Adapter, external_id: str, run_id: int, cursor: dict[str, Any],
+        folder: Path,
+    ) -> None:  # fmt: skip
         after = int(cursor.get("artifact_id", 0))
         async with self.db.read() as session:
             rows = list(
@@ -225,12 +233,8 @@ class Forwarder:
             )
         if not rows:
             return
-        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="plait-tracking-"))
-        try:
-            files = [await self._fetch(row, folder / str(row.id)) for row in rows]
-            await asyncio.to_thread(adapter.log_artifacts, external_id, files)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+        files = [await self._fetch(row, folder / str(row.id)) for row in rows]
+        await asyncio.to_thread(adapter.log_artifacts, external_id, files)
         cursor["artifact_id"] = rows[-1].id
 
     async def _fetch(self, row: Artifact, folder: Path) -> ArtifactFile:
