@@ -1,14 +1,15 @@
 """Plait: an MLOps workflow platform.
 
 Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
-`plait.set_output()`, `plait.log_metric()`, `plait.log_artifact()`, `plait.progress()` and
-`plait.logical_date()`.
+`plait.set_output()`, `plait.log_metric()`, `plait.log_metrics()`, `plait.log_artifact()`,
+`plait.progress()` and `plait.logical_date()`.
 """
 
 from plait.sdk import (
     inputs,
     log_artifact,
     log_metric,
+    log_metrics,
     logical_date,
     params,
     progress,
@@ -21,6 +22,7 @@ __all__ = [
     "inputs",
     "log_artifact",
     "log_metric",
+    "log_metrics",
     "logical_date",
     "params",
     "progress",
