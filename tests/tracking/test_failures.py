@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from plait.settings import Settings
 from plait.tracking import registry
 from plait.tracking.base import ArtifactFile, Point, RunInfo
+from tests.cli.conftest import free_port
 from tests.conftest import Account
 from tests.tracking.conftest import tracking_of, train_run
 
@@ -62,3 +64,21 @@ async def test_failing_adapters_leave_the_run_alone_and_show_why(
     again = (await client.get(f"/api/v1/runs/{run['id']}", headers=viewer.headers)).json()
     assert again["status"] == "succeeded"
     assert [t["adapter"] for t in again["tracking"]] == ["broken", "mlflow", "nosuch", "wandb"]
+
+
+class TestSecrets:
+    @pytest.fixture
+    def tracking(self) -> dict[str, Any]:
+        uri = f"http://mlflow-user:s3cret-pass@127.0.0.1:{free_port()}"  # nothing listens
+        return {"tracking": "mlflow", "mlflow_tracking_uri": SecretStr(uri)}
+
+    async def test_a_failing_mlflow_shows_its_error_without_the_uris_credentials(
+        self, client: httpx.AsyncClient, accounts: dict[str, Account]
+    ) -> None:
+        run = await train_run(client, accounts["editor"], "secret-uri")
+        assert run["status"] == "succeeded"
+        entry = await tracking_of(client, accounts["viewer"], run["id"], "mlflow", "retrying")
+        assert entry["error"]
+        shown = await client.get(f"/api/v1/runs/{run['id']}", headers=accounts["viewer"].headers)
+        assert "s3cret-pass" not in shown.text
+        assert "mlflow-user" not in shown.text

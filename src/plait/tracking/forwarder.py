@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +61,17 @@ class Progress:
     cursor: dict[str, Any]
     external_id: str | None
     final: bool = field(default=False)  # the run had ended and its end was told
+
+
+def redact(error: str, settings: Settings) -> str:
+    """The error without the secrets of the settings: a client's message may quote the
+    tracking URI, credentials and all, and the error is shown to every viewer."""
+    uri = settings.mlflow_tracking_uri.get_secret_value() if settings.mlflow_tracking_uri else ""
+    parts = urlsplit(uri)
+    for secret in (uri, parts.password, parts.username):
+        if secret:
+            error = error.replace(secret, "***")
+    return error
 
 
 def backoff(settings: Settings, failures: int) -> float:
@@ -151,7 +163,7 @@ class Forwarder:
         except Exception as exc:
             failures = job.failures + 1
             later = now + timedelta(seconds=backoff(self.settings, failures))
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+            error = redact(f"{type(exc).__name__}: {exc}", self.settings)[:MAX_ERROR]
             log.warning("forwarding run %s to %s failed (try %s): %s",
                         job.run_id, job.adapter, failures, error)  # fmt: skip
             return progress, {"status": RETRYING, "error": error, "failures": failures,
