@@ -1,9 +1,9 @@
 """Plait: an MLOps workflow platform.
 
 Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
-`plait.set_output()`, `plait.log_metric()`, `plait.log_artifact()`, `plait.progress()` and
-`plait.logical_date()`; `plait.dataset()` and `plait.log_dataset()` read and write the
-dataset registry.
+`plait.set_output()`, `plait.log_metric()`, `plait.log_metrics()`, `plait.log_artifact()`,
+`plait.progress()` and `plait.logical_date()`; `plait.dataset()` and `plait.log_dataset()`
+read and write the dataset registry.
 """
 
 from plait.sdk import (
@@ -12,6 +12,7 @@ from plait.sdk import (
     log_artifact,
     log_dataset,
     log_metric,
+    log_metrics,
     logical_date,
     params,
     progress,
@@ -26,6 +27,7 @@ __all__ = [
     "log_artifact",
     "log_dataset",
     "log_metric",
+    "log_metrics",
     "logical_date",
     "params",
     "progress",

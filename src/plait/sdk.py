@@ -16,11 +16,12 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from plait.executors.limits import MAX_KEY, MAX_OUTPUT_BYTES, MAX_PROGRESS_MESSAGE, MAX_STEP
 
 _context: dict[str, Any] | None = None
+_events_file: TextIO | None = None
 
 
 class NotInTask(RuntimeError):
@@ -41,10 +42,26 @@ def _ctx() -> dict[str, Any]:
     return _context
 
 
-def _emit(event: dict[str, Any]) -> None:
-    line = json.dumps({**event, "ts": time.time()}, allow_nan=False)
-    with open(_env("PLAIT_EVENTS"), "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+def _events() -> TextIO:
+    """The events file, opened once: a metric logged in a loop costs one write, not an
+    open and a close too."""
+    global _events_file
+    path = _env("PLAIT_EVENTS")
+    if _events_file is None or _events_file.closed or _events_file.name != path:
+        if _events_file is not None:
+            _events_file.close()
+        _events_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+    return _events_file
+
+
+def _emit(*events: dict[str, Any]) -> None:
+    """Append records, whole lines in one write, flushed at once: the runner reads the file
+    as the task goes, and a task killed next must not take buffered records with it."""
+    now = time.time()
+    lines = "".join(json.dumps({**e, "ts": now}, allow_nan=False) + "\n" for e in events)
+    f = _events()
+    f.write(lines)
+    f.flush()
 
 
 def params() -> dict[str, Any]:
@@ -88,13 +105,29 @@ def set_output(key: str, value: Any) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Record a number (a loss, an accuracy) at an optional step."""
+    _check_step(step)
+    _emit(_metric(key, value, step))
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Record several numbers at once, all at the same optional step: one write for all."""
+    if not isinstance(metrics, dict):
+        raise ValueError(f"metrics are a dict of key -> number, got {type(metrics).__name__}")
+    _check_step(step)
+    _emit(*(_metric(key, value, step) for key, value in metrics.items()))
+
+
+def _check_step(step: int | None) -> None:
+    if step is not None and (not isinstance(step, int) or not -MAX_STEP - 1 <= step <= MAX_STEP):
+        raise ValueError(f"step must be an int between {-MAX_STEP - 1} and {MAX_STEP}")
+
+
+def _metric(key: str, value: float, step: int | None) -> dict[str, Any]:
     _check_key("a metric", key)
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f"metric {key!r} must be a finite number, got {value!r}")
-    if step is not None and (not isinstance(step, int) or not -MAX_STEP - 1 <= step <= MAX_STEP):
-        raise ValueError(f"step must be an int between {-MAX_STEP - 1} and {MAX_STEP}")
-    _emit({"type": "metric", "key": key, "value": number, "step": step})
+    return {"type": "metric", "key": key, "value": number, "step": step}
 
 
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:

@@ -1,5 +1,6 @@
 """The background machinery of a Plait process, built in one place: the database, the event
-bus, the outbox dispatcher, the notification worker and the scheduler with its executor.
+bus, the outbox dispatcher, the notification worker, the tracking forwarder and the
+scheduler with its executor.
 
 `plait server` runs it under the API (`PLAIT_SCHEDULER=false` leaves the scheduler out, for
 API-only replicas); `plait scheduler` runs it alone, with no API.
@@ -28,6 +29,8 @@ from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.settings import Settings
+from plait.tracking import store as tracking
+from plait.tracking.forwarder import Forwarder
 
 log = logging.getLogger("plait.services")
 
@@ -61,7 +64,7 @@ async def running(
     dispatcher = Dispatcher(
         db,
         bus,
-        handlers=[chains.on_event, notify_rules.on_event],
+        handlers=[chains.on_event, notify_rules.on_event, tracking.handler(settings)],
         retention=timedelta(days=settings.events_retention_days),
     )
     async with AsyncExitStack() as stack:
@@ -75,6 +78,10 @@ async def running(
             worker = DeliveryWorker(db, settings)
             await worker.start()
             stack.push_async_callback(worker.stop)
+        if settings.tracking_worker and settings.tracking_adapters:
+            forwarder = Forwarder(db, settings)
+            await forwarder.start()
+            stack.push_async_callback(forwarder.stop)
         if before_scheduler is not None:
             await before_scheduler(db)
         engine = None

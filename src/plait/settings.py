@@ -221,6 +221,56 @@ class Settings(BaseSettings):
         "file path (file:// or /...) as its URI; none by default (s3:// and https:// only).",
     )
 
+    # --- tracking adapters (issue 11): forwarding runs to MLflow, W&B -------------------------
+    tracking: str = Field(
+        default="",
+        description="Tracking adapters each run is forwarded to, a comma list: `mlflow`, "
+        "`wandb` (install plait[tracking]). Empty: none; the database always keeps everything.",
+    )
+    mlflow_tracking_uri: SecretStr | None = Field(
+        default=None,
+        description="The MLflow tracking server (http://host:5000), or MLflow's own default "
+        "when unset. Secret: it may hold credentials; never logged or shown.",
+    )
+    mlflow_experiment: str | None = Field(
+        default=None,
+        description="The MLflow experiment runs go to. Default: the workflow's name.",
+    )
+    wandb_mode: Literal["offline", "online"] = Field(
+        default="offline", description="W&B mode: `offline` writes run folders in wandb_dir."
+    )
+    wandb_dir: Path | None = Field(
+        default=None, description="Where W&B writes its run folders. Default: <data_dir>/wandb."
+    )
+    wandb_project: str | None = Field(
+        default=None, description="The W&B project runs go to. Default: the workflow's name."
+    )
+    tracking_worker: bool = Field(
+        default=True, description="Forward runs to the tracking adapters from this process."
+    )
+    tracking_parallel: int = Field(
+        default=4, ge=1, le=64, description="Runs forwarded at once (each in a thread)."
+    )
+    tracking_sync_seconds: float = Field(
+        default=5.0, gt=0, description="How often a running run's new metrics are forwarded."
+    )
+    tracking_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait after a failed forward; doubles after each failure (with jitter) up "
+        "to tracking_retry_max_seconds, and retries forever: nothing is lost.",
+    )
+    tracking_retry_max_seconds: float = Field(
+        default=300.0, gt=0, description="The longest wait between two tries of a forward."
+    )
+    tracking_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Longest one forward may take before it is retried."
+    )
+
+    @property
+    def tracking_adapters(self) -> list[str]:
+        return [name.strip() for name in self.tracking.split(",") if name.strip()]
+
     @field_validator("public_url")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:

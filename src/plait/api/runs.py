@@ -23,6 +23,7 @@ from plait.db.models import Run, TaskAttempt, User, Workflow
 from plait.executors.reports import exit_signal
 from plait.orchestration import runs
 from plait.orchestration.states import AttemptStatus, RunStatus
+from plait.tracking import store as tracking_store
 from plait.workflows import store
 from plait.workflows.spec import Text
 
@@ -91,8 +92,19 @@ class TaskState(BaseModel):
     attempts: list[AttemptOut]
 
 
+class TrackingState(BaseModel):
+    adapter: str
+    status: str = Field(description="pending, retrying (the last try failed) or synced.")
+    error: str | None
+    external_id: str | None = Field(description="The run on the other side (MLflow run id).")
+    updated_at: datetime
+
+
 class RunDetail(RunOut):
     tasks: list[TaskState]
+    tracking: list[TrackingState] = Field(
+        default_factory=list, description="Forwarding to each tracking adapter (MLflow, W&B)."
+    )
 
 
 def elapsed(start: datetime | None, end: datetime | None) -> float | None:
@@ -148,7 +160,8 @@ async def run_detail(session: AsyncSession, run: Run) -> dict[str, Any]:
         for t in spec["tasks"]
         if t["key"] in by_task
     ]  # fmt: skip
-    return {**run_out(run, *await _names(session, run)), "tasks": tasks}
+    tracking = await tracking_store.run_tracking(session, run.id)
+    return {**run_out(run, *await _names(session, run)), "tasks": tasks, "tracking": tracking}
 
 
 @router.post(

@@ -542,3 +542,33 @@ class DatasetLineage(Base):
     )
     direction: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- tracking (issue 11): forwarding runs to MLflow, W&B, ... --------------------------------
+
+
+class TrackingExport(Base):
+    """One run forwarded to one tracking adapter: what was sent so far (`cursor`), the
+    external run it became (`external_id`), and when to try next after a failure."""
+
+    __tablename__ = "tracking_exports"
+    __table_args__ = (
+        UniqueConstraint("run_id", "adapter"),
+        Index("ix_tracking_exports_due", "status", "next_attempt_at"),
+        AUTOINCREMENT,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    adapter: Mapped[str] = mapped_column(String(32))
+    # pending: something to send; synced: all of a finished run is there
+    status: Mapped[str] = mapped_column(String(16))
+    # {"metric_id": last metric id sent, "artifact_id": ..., "params": bool, "final": status}
+    cursor: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)  # claims: the compare-and-set counter
+    failures: Mapped[int] = mapped_column(default=0)  # tries failed in a row: the backoff
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,6 +38,9 @@ PRUNE_BATCH = 5000
 GAP_WAIT_SECONDS = 2.0  # longer than a write transaction takes from its first insert to commit
 GAP_RETRY_SECONDS = 0.05
 LOCK_KEY = 0x706C6169  # the advisory lock of the one publishing dispatcher ("plai")
+# Events no handler reacts to, only published: one per metric point, thousands a second from
+# a training loop, where a savepoint per handler per event would hold the writer for long.
+UNHANDLED = frozenset({"metric"})
 
 
 class Dispatcher:
@@ -186,6 +189,8 @@ class Dispatcher:
         return len(ids)
 
     async def _handle(self, session: AsyncSession, event: Event) -> None:
+        if event.type in UNHANDLED:
+            return
         for handler in self.handlers:
             try:
                 async with session.begin_nested():

@@ -22,7 +22,10 @@ MAX_SIZE = 2**53  # an artifact's size in bytes
 MAX_LINE = MAX_OUTPUT_BYTES + 4096  # one record in the events file, newline included
 MAX_RECORDS_PER_BATCH = 1000  # records read from one attempt per batch
 READ_BUDGET = 1 << 20  # bytes read from one attempt's events file per batch
-MAX_RECORDS = 100_000  # records of one attempt in all: past this the attempt is failed
-MAX_EVENTS_BYTES = 64 << 20  # bytes of one attempt's events file: past this it is failed
+# Records of one attempt in all: past this the attempt is failed. Room for a training loop
+# logging a few hundred thousand points; bounded because each is a row in the database (and
+# an event) and a runaway loop must not fill the disk or the run page.
+MAX_RECORDS = 500_000
+MAX_EVENTS_BYTES = 128 << 20  # bytes of one attempt's events file (~250 B per record): idem
 MAX_REJECTED = 100  # bad records of one attempt: past this it is failed
 MAX_LOG_CHUNK = 1 << 20  # one chunk of log a remote worker uploads

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait.db.engine import Database
-from plait.db.models import Artifact, Metric, Run, TaskAttempt
+from plait.db.models import Artifact, Event, Metric, Run, TaskAttempt
 from plait.events import outbox
 from plait.executors.base import Dispatch
 from plait.executors.reports import (
@@ -219,8 +219,14 @@ async def _apply_own(
     attempt_id = attempt.id
     try:
         async with session.begin_nested():
+            metrics: list[MetricReport] = []
             for report in reports:
+                if isinstance(report, MetricReport) and attempt.status in (A.queued, A.running):
+                    metrics.append(report)
+                    continue
+                await _add_metrics(session, attempt, metrics)  # before what came after them
                 await _apply_one(session, ctx, attempt, report)
+            await _add_metrics(session, attempt, metrics)
             await _progress_event(session, attempt)
     except Exception:  # isolate it: logged in full, and its attempt fails (the caller)
         log.exception("could not apply the reports of attempt %d", attempt_id)
@@ -243,7 +249,7 @@ async def _apply_one(
         case Output(key=key, value=value):
             attempt.outputs = {**attempt.outputs, key: value}
         case MetricReport():
-            _add_metric(session, attempt, report)
+            await _add_metrics(session, attempt, [report])
         case ProgressReport():
             attempt.progress, attempt.progress_message = report.fraction, report.message
             attempt.progress_at = datetime.now(UTC)
@@ -345,10 +351,27 @@ async def _progress_event(session: AsyncSession, attempt: TaskAttempt) -> None:
                   eta_seconds=eta_seconds(attempt, at))  # fmt: skip
 
 
-def _add_metric(session: AsyncSession, attempt: TaskAttempt, report: MetricReport) -> None:
-    when = datetime.fromtimestamp(report.ts, UTC) if report.ts is not None else datetime.now(UTC)
-    session.add(Metric(run_id=attempt.run_id, task_key=attempt.task_key, attempt=attempt.attempt,
-                       key=report.key, value=report.value, step=report.step,
-                       created_at=when))  # fmt: skip
-    outbox.record(session, "metric", run_id=attempt.run_id, task_key=attempt.task_key,
-                  key=report.key, value=report.value, step=report.step)  # fmt: skip
+async def _add_metrics(
+    session: AsyncSession, attempt: TaskAttempt, reports: list[MetricReport]
+) -> None:
+    """A run of metric reports as two multi-row inserts (the points, their `metric` events)
+    rather than two ORM objects each: a task logging in a loop sends thousands a batch.
+    Empties `reports`."""
+    if not reports:
+        return
+    now = datetime.now(UTC)
+    run_id, task_key = attempt.run_id, attempt.task_key
+    points = [
+        {"run_id": run_id, "task_key": task_key, "attempt": attempt.attempt, "key": r.key,
+         "value": r.value, "step": r.step,
+         "created_at": datetime.fromtimestamp(r.ts, UTC) if r.ts is not None else now}
+        for r in reports
+    ]  # fmt: skip
+    events = [  # as outbox.record writes them
+        {"type": "metric", "run_id": run_id, "created_at": now,
+         "data": {"task_key": task_key, "key": r.key, "value": r.value, "step": r.step}}
+        for r in reports
+    ]  # fmt: skip
+    await session.execute(insert(Metric), points)
+    await session.execute(insert(Event), events)
+    reports.clear()

@@ -122,10 +122,19 @@ export function RunPage({ id }) {
         <${RunProgress} run=${run} onSelect=${select} />
         <${TaskPanel} key=${task?.key} run=${run} task=${task} />
         <${About} run=${run} />
+        <${Tracking} run=${run} />
         <${Lineage} run=${run} />
       </div>
     </div>
   </div>`;
+}
+
+/** Where the run is forwarded (PLAIT_TRACKING): one line per adapter, with why it is not
+ * there yet when a try failed; nothing when no adapter is configured. */
+function Tracking({ run }) {
+  if (!run.tracking?.length) return null;
+  return html`<p class="muted" data-testid="tracking">Tracking: ${run.tracking.map((t, i) => html`${i ? " · " : ""}
+    <span data-adapter=${t.adapter} data-status=${t.status} title=${t.error || ""}>${t.adapter} ${t.status}${t.external_id ? ` (${t.external_id})` : ""}${t.error ? `: ${t.error}` : ""}</span>`)}</p>`;
 }
 
 /** Time since `from`, ticking each second until `to` is known (only this redraws). */
