@@ -215,10 +215,16 @@ class Settings(BaseSettings):
         ge=1,
         description="The largest dataset file an upload may bring (bytes); larger ones get 413.",
     )
+    dataset_uri_prefixes: str = Field(
+        default="",
+        description="Comma-separated s3:// or gs:// prefixes under which a dataset version may "
+        "register an object-store URI (the server reads it with its own credentials and hands "
+        "it to tasks); none by default.",
+    )
     dataset_file_roots: str = Field(
         default="",
         description="Comma-separated folders under which a dataset version may register a "
-        "file path (file:// or /...) as its URI; none by default (s3:// and https:// only).",
+        "file path (file:// or /...) as its URI; none by default.",
     )
 
     # --- tracking adapters (issue 11): forwarding runs to MLflow, W&B -------------------------

@@ -13,5 +13,9 @@ LIMIT = 256 * 1024  # small enough to go over in a test
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     (tmp_path / "shared").mkdir()
     return settings.model_copy(
-        update={"dataset_max_bytes": LIMIT, "dataset_file_roots": str(tmp_path / "shared")}
+        update={
+            "dataset_max_bytes": LIMIT,
+            "dataset_file_roots": str(tmp_path / "shared"),
+            "dataset_uri_prefixes": "s3://bucket/",
+        }
     )

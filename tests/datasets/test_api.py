@@ -149,7 +149,11 @@ async def test_a_uri_is_registered_not_copied(
     inside = tmp_path / "shared" / "iris.csv"
     r = await client.post(url, json={"uri": str(inside)}, headers=editor.headers)
     assert r.status_code == 201 and r.json()["uri"] == f"file://{inside}"
-    for bad in ("/etc/passwd", "file:///etc/passwd", "ftp://host/x", str(inside / "../../x")):
+    # Outside the allowed prefix (another bucket, one whose name only starts alike): the
+    # server would read it with its own credentials for any task.
+    bad_uris = ("s3://secrets/key.pem", "s3://bucket-other/x", "gs://bucket/x", "/etc/passwd",
+                "file:///etc/passwd", "ftp://host/x", str(inside / "../../x"))  # fmt: skip
+    for bad in bad_uris:
         r = await client.post(url, json={"uri": bad}, headers=editor.headers)
         assert r.status_code == 422, bad
         assert r.json()["errors"][0]["field"] == "body.uri"

@@ -106,6 +106,13 @@ def _uri_name(uri: str | None) -> str:
     return name if name not in ("", ".", "..") else "data"
 
 
+async def _https_only(request: httpx.Request) -> None:
+    if request.url.scheme != "https":
+        raise NotFound(
+            f"a dataset URI redirected to {request.url.scheme}://; only https is followed"
+        )
+
+
 async def fetch_uri(uri: str, settings: Settings) -> AsyncIterator[bytes]:
     """The bytes a registered URI names: a file under the allowed roots (checked again: the
     roots may have changed since), https, or any fsspec scheme (s3://, gs://)."""
@@ -119,13 +126,17 @@ async def fetch_uri(uri: str, settings: Settings) -> AsyncIterator[bytes]:
         finally:
             f.close()
     elif parts.scheme == "https":
-        client = httpx.AsyncClient(follow_redirects=True, timeout=60)
+        # Redirects only to https: never down to plain http (a cloud's metadata address).
+        client = httpx.AsyncClient(
+            follow_redirects=True, timeout=60, event_hooks={"request": [_https_only]}
+        )
         async with client, client.stream("GET", uri) as response:
             if response.status_code != 200:
                 raise NotFound(f"{uri} answered {response.status_code}")
             async for chunk in response.aiter_bytes(CHUNK):
                 yield chunk
     else:
+        checked_uri(uri, settings)
         try:
             import fsspec
         except ImportError:
