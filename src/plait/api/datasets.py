@@ -311,8 +311,8 @@ _UPLOAD_DOC = {
 async def create_version(name: DatasetName, request: Request, who: Editor, ctx: Ctx) -> Any:
     """The next version: a multipart upload (`file`, streamed to the artifact store, at most
     PLAIT_DATASET_MAX_BYTES; an optional `checksum` is verified and a mismatch keeps
-    nothing), or a JSON body registering a `uri` (s3://, gs://, https://, or a path under
-    PLAIT_DATASET_FILE_ROOTS)."""
+    nothing), or a JSON body registering a `uri` (https://, s3:// or gs:// under
+    PLAIT_DATASET_URI_PREFIXES, or a path under PLAIT_DATASET_FILE_ROOTS)."""
     async with ctx.db.read() as session:
         await registry.get_dataset(session, name)  # 404 before a byte of the body is read
     if request.headers.get("content-type", "").lower().startswith("multipart/"):
