@@ -64,7 +64,10 @@ async def running(
     dispatcher = Dispatcher(
         db,
         bus,
-        handlers=[chains.on_event, notify_rules.on_event, tracking.handler(settings)],
+        # Tracking's handler only where adapters are set: each handler costs every event a
+        # savepoint.
+        handlers=[chains.on_event, notify_rules.on_event]
+        + ([tracking.handler(settings)] if settings.tracking_adapters else []),
         retention=timedelta(days=settings.events_retention_days),
     )
     async with AsyncExitStack() as stack:
