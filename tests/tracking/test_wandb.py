@@ -9,8 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from plait.db.engine import Database
+from plait.db.models import Event
 from plait.settings import Settings
+from plait.tracking import store
 from tests.conftest import Account
 from tests.tracking.conftest import tracking_of, train_run, wandb_records
 
@@ -72,3 +76,18 @@ async def test_a_run_is_written_to_a_wandb_offline_run(
     assert seen["summary"]["plait_status"] == "succeeded"
     assert seen["artifacts"] == ["model.txt"]
     assert seen["exit_code"] == 0
+
+
+async def test_an_ended_run_is_written_once_however_often_it_is_due(
+    app: FastAPI, client: httpx.AsyncClient, accounts: dict[str, Account], settings: Settings
+) -> None:
+    """An event that comes after the forwarder saw the run end makes its row due again: the
+    same ending must not be written to W&B a second time (a second offline run)."""
+    run = await train_run(client, accounts["editor"], "wandb-twice", lr=0.1)
+    await tracking_of(client, accounts["viewer"], run["id"], "wandb", "synced")
+    db: Database = app.state.plait.db
+    async with db.write() as session:
+        await store.handler(settings)(session, Event(type="run.succeeded", run_id=run["id"]))
+    await tracking_of(client, accounts["viewer"], run["id"], "wandb", "synced")
+    assert settings.wandb_dir is not None
+    assert len(list(settings.wandb_dir.glob("wandb/offline-run-*/run-*.wandb"))) == 1

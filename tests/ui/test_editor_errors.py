@@ -21,7 +21,7 @@ def test_schedule_and_name_errors_read_as_words(admin_page: Page, plait: Plait) 
     page.goto("/workflows/worded?tab=edit")
     schedule = page.locator("#wf-schedule")
     schedule.press_sequentially("0 25 * * *")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(schedule.locator("xpath=..").locator(".field-error")).to_have_text(
         "hour field '25' is out of range 0-23"
     )
@@ -29,7 +29,7 @@ def test_schedule_and_name_errors_read_as_words(admin_page: Page, plait: Plait) 
     key = page.get_by_label("Task key")
     key.press("End")
     key.press_sequentially(" 2")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("[data-task-index='0'] .field-error")).to_have_text(
         "'train 2' is not allowed: use letters, digits, - and _, starting with a letter, "
         "at most 100 characters"
@@ -53,7 +53,7 @@ def test_an_unknown_dependency_in_yaml_says_which_task_was_meant(
     for _ in range(3):
         page.keyboard.press("Backspace")
     page.keyboard.type("ian")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
     expect(page.locator(".error-box")).to_contain_text(
         "tasks.report.depends_on unknown task 'trian'; did you mean 'train'?"

@@ -71,7 +71,7 @@ def test_a_dependency_cycle_is_shown_beside_the_field(admin_page: Page, plait: P
     page = admin_page
     page.goto("/workflows/cyclic?tab=edit")
     _task_card(page, 0).get_by_role("group", name="Dependencies of a").get_by_label("b").check()
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
     error = _task_card(page, 0).locator(".field-error")
     expect(error).to_contain_text("dependency cycle")

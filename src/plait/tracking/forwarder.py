@@ -21,6 +21,7 @@ import logging
 import random
 import shutil
 import tempfile
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +87,7 @@ class Forwarder:
         self.settings = settings
         self.store = store or artifact_store(settings)
         self._task: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: dict[asyncio.Task[None], int] = {}  # forward -> its row
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="plait-tracking")
@@ -104,10 +105,11 @@ class Forwarder:
     async def _loop(self) -> None:
         while True:
             try:
-                for job in await self.claim(self.settings.tracking_parallel - len(self._sending)):
+                free = self.settings.tracking_parallel - len(self._sending)
+                for job in await self.claim(free, busy=set(self._sending.values())):
                     task = asyncio.create_task(self.forward(job), name=f"tracking-{job.export_id}")
-                    self._sending.add(task)
-                    task.add_done_callback(self._sending.discard)
+                    self._sending[task] = job.export_id
+                    task.add_done_callback(self._sending.pop)
             except Exception:  # the loop must outlive one bad poll; the next one retries
                 log.exception("tracking poll failed")
             await asyncio.sleep(POLL_SECONDS)
@@ -118,13 +120,19 @@ class Forwarder:
         await asyncio.gather(*(self.forward(job) for job in jobs))
         return len(jobs)
 
-    async def claim(self, limit: int) -> list[Job]:
+    async def claim(self, limit: int, busy: AbstractSet[int] = frozenset()) -> list[Job]:
+        """Due rows, but not those this forwarder is sending now: an event made such a row
+        due again, and a second forward beside the first could write its run twice."""
         if limit <= 0:
             return []
         now = datetime.now(UTC)
         due = (
             select(TrackingExport)
-            .where(TrackingExport.status.in_(DUE), TrackingExport.next_attempt_at <= now)
+            .where(
+                TrackingExport.status.in_(DUE),
+                TrackingExport.next_attempt_at <= now,
+                TrackingExport.id.not_in(busy),
+            )
             .order_by(TrackingExport.next_attempt_at, TrackingExport.id)
             .limit(limit)
         )
@@ -182,6 +190,9 @@ class Forwarder:
         if not adapter.live:
             if not run.final:
                 return
+            if progress.cursor.get("ended") == _ending(run):
+                progress.final = True  # this ending was written in full already: not again
+                return
             progress.cursor = {}  # it keeps nothing between forwards: the whole run each time
         external_id = await asyncio.to_thread(adapter.start, run, progress.external_id)
         progress.external_id = external_id
@@ -200,6 +211,7 @@ class Forwarder:
             if cursor.get("final") != run.status or not adapter.live:
                 await asyncio.to_thread(adapter.finish, external_id, run)
                 cursor["final"] = run.status
+                cursor["ended"] = _ending(run)
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
         progress.final = True
@@ -288,6 +300,11 @@ class Forwarder:
                     .values(**values, updated_at=now)
                     .execution_options(synchronize_session=False)
                 )  # fmt: skip
+
+
+def _ending(run: RunInfo) -> str:
+    """Which end of the run this is: a retried run ends again, later (maybe as it did)."""
+    return f"{run.status}@{run.finished_at.isoformat() if run.finished_at else ''}"
 
 
 def _is_live(name: str) -> bool:

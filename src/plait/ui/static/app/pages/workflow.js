@@ -1,6 +1,6 @@
 // One workflow: its graph coloured by the last run, schedule, recent runs; the editor; the
 // version history with a side-by-side diff and restore; trigger, clone, pause, delete.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, q } from "../api.js";
 import { subscribe } from "../live.js";
 import { html, Link, Time, Status, useLoad, ErrorBox, Empty, Spinner, Modal, canEdit, title, navigate, toast, duration, fieldErrors, Field, stamp, ask } from "../ui.js";
@@ -49,12 +49,16 @@ export function WorkflowPage({ ref_ }) {
       if (e.type.startsWith("run.") && t === null) t = setTimeout(() => { t = null; runs.reload(); }, 300);
     });
   }, [w?.id, tab]);
-  // `t` anywhere on this page opens the trigger dialog.
+  // `t` anywhere on this page opens the trigger dialog. Listening from the first render on
+  // (the workflow read through a ref): an effect keyed on `w` starts listening only after the
+  // loaded page has been painted, and a `t` pressed as the page appears was lost.
+  const current = useRef(w);
+  current.current = w;
   useEffect(() => {
-    const open = () => w && canEdit() && setDialog("trigger");
+    const open = () => current.current && canEdit() && setDialog("trigger");
     document.addEventListener("plait:trigger", open);
     return () => document.removeEventListener("plait:trigger", open);
-  }, [w]);
+  }, []);
 
   if (wf.error && !w) return html`<div class="page"><${ErrorBox} error=${wf.error} onRetry=${wf.reload} />${wf.error.status === 404 ? html`<p><${Link} href="/workflows">Back to workflows</${Link}></p>` : null}</div>`;
   if (!w) return html`<${Spinner} />`;
