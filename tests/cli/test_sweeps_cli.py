@@ -10,7 +10,12 @@ import pytest
 
 from tests.cli.conftest import Plait
 
-pytestmark = pytest.mark.slow
+# What these check is the tasks' work and the output, not the database: one is enough.
+ONE_DATABASE = [
+    pytest.mark.usefixtures("database_url"),
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+pytestmark = [pytest.mark.slow, *ONE_DATABASE]
 
 SCORED = """\
 name: tune

@@ -16,7 +16,12 @@ from tests.conftest import Account
 from tests.templates.conftest import artifacts, attempt, instantiate, metrics, run_to_end
 
 Accounts = dict[str, Account]
-pytestmark = pytest.mark.timeout(400)  # see run_to_end: scikit-learn imports under load
+# What these check is the tasks' work and the output, not the database: one is enough.
+ONE_DATABASE = [
+    pytest.mark.usefixtures("database_url"),
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+pytestmark = [pytest.mark.timeout(400), *ONE_DATABASE]  # timeout: see run_to_end (imports)
 
 
 async def download(client: httpx.AsyncClient, who: Account, run_id: int, artifact: int) -> str:
