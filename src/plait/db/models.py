@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -572,3 +573,143 @@ class TrackingExport(Base):
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- models, exports, deployments, chat (issue 12) -------------------------------------------
+
+
+class Model(Base):
+    """A named registry entry; what it holds is its versions."""
+
+    __tablename__ = "models"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelVersion(Base):
+    """One immutable version: a folder a task kept with `plait.log_model` (`artifact_key`, a
+    key of the artifact store, under the run's keys), its flavor and signature, and what the
+    run that made it was given (`params`) and measured (`metrics`, the last value per key).
+    `stage` is the one mutable part; at most one version of a model is in `production`."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        Index("ix_model_versions_model_stage", "model_id", "stage"),
+        AUTOINCREMENT,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    flavor: Mapped[str] = mapped_column(String(16))  # sklearn | onnx | pickle
+    artifact_key: Mapped[str] = mapped_column(Text)
+    # [{"name": "model.joblib", "size": 1234, "sha256": "..."}]: hashed by the server when
+    # registered, checked whenever the files are fetched (tasks can write artifact folders)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"inputs": [{"name", "type"}], "outputs": [{"name", "type"}], "sample": [{...}, ...]}
+    signature: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"python": "3.11.7", "sklearn": "1.7.2", ...}: what the task ran with
+    framework: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stage: Mapped[str] = mapped_column(String(16), default="none")
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    task_key: Mapped[str | None] = mapped_column(String(100))
+    attempt: Mapped[int | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stage_changed_at: Mapped[datetime | None]
+
+
+class ModelStageChange(Base):
+    """A version moved from one stage to another, by whom: the model page's history (the
+    audit log has it too)."""
+
+    __tablename__ = "model_stage_changes"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    from_stage: Mapped[str] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelExport(Base):
+    """A version converted to another format (ONNX), kept in the artifact store under
+    `stored_key`, with the largest absolute difference from the original's outputs on the
+    signature's sample."""
+
+    __tablename__ = "model_exports"
+    __table_args__ = (UniqueConstraint("model_version_id", "format"), AUTOINCREMENT)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE")
+    )
+    format: Mapped[str] = mapped_column(String(16))  # onnx
+    stored_key: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    max_abs_diff: Mapped[float | None] = mapped_column(Float)
+    # {"opset": 17, "input": "X", "columns": [...], "converter": {"skl2onnx": "1.19"}}
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    """A model served under a name: a fixed `version_id`, or the version in `follow_stage`
+    (moved when another is promoted). `status` and `serving_version_id` say what the serving
+    process really holds; `error` why the last load failed (the old version keeps serving)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    follow_stage: Mapped[str | None] = mapped_column(String(16))
+    # pending | loading | serving | failed | stopped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    serving_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    max_batch: Mapped[int] = mapped_column(default=1000)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChatSession(Base):
+    """A conversation with the run describer: its messages and the current proposal
+    (`state`), visible to the user who started it only."""
+
+    __tablename__ = "chat_sessions"
+    __table_args__ = AUTOINCREMENT
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

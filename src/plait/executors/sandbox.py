@@ -83,6 +83,34 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
     data = settings.data_dir.resolve()
     for name in ("runs", "artifacts", DATASET_CACHE):
         (data / name).mkdir(parents=True, exist_ok=True)
+    args = _hidden(settings, data, writable=split(settings.task_writable_paths))
+    for name in ("runs", "artifacts"):
+        args += ["--bind", str(data / name), str(data / name)]
+    args += ["--ro-bind", str(data / DATASET_CACHE), str(data / DATASET_CACHE)]
+    return [*args, "--", *argv]
+
+
+def isolated_command(
+    settings: Settings,
+    argv: list[str],
+    read_only: Iterable[Path] = (),
+    writable: Iterable[Path] = (),
+) -> list[str]:
+    """`argv` inside bubblewrap for code that handles what tasks made (loading a model a task
+    pickled, to export or serve it): it sees the host as a task does, but of the data
+    directory only `read_only` and `writable` (each inside it or not), never other runs' files.
+    """
+    args = _hidden(settings, settings.data_dir.resolve(), writable=())
+    for path in read_only:
+        args += ["--ro-bind", str(Path(path).resolve()), str(Path(path).resolve())]
+    for path in writable:
+        args += ["--bind", str(Path(path).resolve()), str(Path(path).resolve())]
+    return [*args, "--", *argv]
+
+
+def _hidden(settings: Settings, data: Path, writable: Iterable[str]) -> list[str]:
+    """The common part: the host read-only, the data directory, the database and the CLI's
+    tokens hidden; what goes after it may open parts of the data directory again."""
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", PRIVATE_TMP, "--unshare-user", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--cap-drop", "ALL",
@@ -91,15 +119,11 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
     # is opened, and the data directory, hidden last, can never be uncovered by the others.
     for path in _under_private_tmp(runtime_paths()):
         args += ["--ro-bind", str(path), str(path)]  # the private /tmp would hide Python
-    for path in _existing(split(settings.task_writable_paths)):
+    for path in _existing(writable):
         args += ["--bind", str(path), str(path)]
     args += _hide_database(settings, data)
     args += _hide(_existing([*split(settings.task_hidden_paths), *_cli_config()]))
-    args += ["--tmpfs", str(data)]
-    for name in ("runs", "artifacts"):
-        args += ["--bind", str(data / name), str(data / name)]
-    args += ["--ro-bind", str(data / DATASET_CACHE), str(data / DATASET_CACHE)]
-    return [*args, "--", *argv]
+    return [*args, "--tmpfs", str(data)]
 
 
 def runtime_paths() -> list[str]:
