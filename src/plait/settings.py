@@ -273,6 +273,25 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Longest one forward may take before it is retried."
     )
 
+    chat_provider: Literal["rules", "openai"] = Field(
+        default="rules",
+        description="What reads `POST /chat` messages: `rules` (the built-in parser, no "
+        "network) or `openai` (any OpenAI-compatible chat completions API at "
+        "PLAIT_CHAT_LLM_URL; the rules parser answers when it fails).",
+    )
+    chat_llm_url: str | None = Field(
+        default=None,
+        description="Base URL of the OpenAI-compatible API (https://api.openai.com/v1); "
+        "/chat/completions is added to it.",
+    )
+    chat_llm_key: SecretStr | None = Field(
+        default=None, description="Its API key (sent as a bearer token; never logged)."
+    )
+    chat_llm_model: str = Field(default="gpt-4o-mini", description="The model to ask.")
+    chat_llm_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="Longest wait for one answer of the model."
+    )
+
     @property
     def tracking_adapters(self) -> list[str]:
         return [name.strip() for name in self.tracking.split(",") if name.strip()]

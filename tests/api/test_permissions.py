@@ -142,6 +142,10 @@ RULES = {
     ("GET", f"{DS1}/versions/{{version}}/download"): "viewer",
     ("GET", f"{DS1}/versions/{{version}}/lineage"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/datasets"): "viewer",
+    # chat: anyone may describe a run; starting it takes an editor (a session is its user's)
+    ("POST", "/api/v1/chat"): "viewer",
+    ("GET", "/api/v1/chat/sessions/{session_id}"): "viewer",
+    ("POST", "/api/v1/chat/sessions/{session_id}/confirm"): "editor",
 }
 BELOW = {
     "viewer": [],
@@ -187,6 +191,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): {"name": "iris"},
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
+    ("POST", "/api/v1/chat"): {"message": "run train with lr 0.5"},
 }
 
 
@@ -257,7 +262,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            "sweep_id": 1, "dataset": "iris", "version": 1, **notify}  # fmt: skip
+            "sweep_id": 1, "dataset": "iris", "version": 1, "session_id": 1, **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

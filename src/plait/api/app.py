@@ -36,6 +36,7 @@ from plait.api import (
     ws,
     yaml_export,
 )
+from plait.api import chat as chat_api
 from plait.api import datasets as datasets_api
 from plait.api import exec as exec_api
 from plait.api.deps import Context
@@ -78,6 +79,7 @@ ROUTERS = (
     ws,
     datasets_api,
     exec_datasets,
+    chat_api,
 )
 
 
