@@ -92,7 +92,7 @@ async def test_nothing_complete_is_not_started(
     await make_world(client, editor)
     asked = (await say(client, editor, "iris training with 5000 trees on flowers")).json()
     assert asked["proposal"]["complete"] is False
-    assert any("n_estimators: must be <= 1000" in q for q in asked["questions"])
+    assert "n_estimators: must be <= 1000 (allowed: 1 to 1000)." in asked["questions"]
     url = f"/api/v1/chat/sessions/{asked['session_id']}/confirm"
     refused = await client.post(url, headers=editor.headers)
     assert refused.status_code == 409
@@ -185,3 +185,22 @@ async def test_bounded_input(client: httpx.AsyncClient, accounts: Accounts) -> N
     assert empty.status_code == 422
     missing = await say(client, accounts["editor"], "hello", 10**6)
     assert missing.status_code == 404
+
+
+async def test_confirm_with_edited_params(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    editor = accounts["editor"]
+    await make_world(client, editor)
+    asked = (await say(client, editor, "iris training with 200 trees")).json()
+    assert asked["proposal"]["complete"] is False  # no dataset yet
+    url = f"/api/v1/chat/sessions/{asked['session_id']}/confirm"
+    wrong = await client.post(url, json={"params": {"n_estimators": 0, "dataset": "flowers"}},
+                              headers=editor.headers)  # fmt: skip
+    assert wrong.status_code == 422
+    assert [e["field"] for e in wrong.json()["errors"]] == ["params.n_estimators"]
+    assert wrong.json()["errors"][0]["message"] == "must be >= 1"
+    edited = {"n_estimators": 150, "dataset": "flowers", "dataset_version": 1}
+    started = await client.post(url, json={"params": edited}, headers=editor.headers)
+    assert started.status_code == 200, started.text
+    run = (await client.get(f"/api/v1/runs/{started.json()['run_id']}",
+                            headers=editor.headers)).json()  # fmt: skip
+    assert run["params"]["n_estimators"] == 150 and run["params"]["dataset_version"] == 1

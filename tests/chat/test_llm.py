@@ -141,7 +141,7 @@ async def test_what_the_model_makes_up_is_not_accepted(
     llm.answer = lambda body: completion(proposal(params={"n_estimators": 99999}))
     too_many = (await say(client, editor, "train iris with lots of trees")).json()
     assert too_many["proposal"]["complete"] is False
-    assert "n_estimators: must be <= 1000." in too_many["questions"]
+    assert "n_estimators: must be <= 1000 (allowed: 1 to 1000)." in too_many["questions"]
     url = f"/api/v1/chat/sessions/{too_many['session_id']}/confirm"
     assert (await client.post(url, headers=editor.headers)).status_code == 409
 

@@ -31,6 +31,17 @@ class ChatIn(BaseModel):
     )
 
 
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] | None = Field(
+        default=None,
+        max_length=200,
+        description="The proposal's params as edited: they replace the proposal's, and are "
+        "checked as a trigger's are (422 naming each field). Left out: the proposal as is.",
+    )
+
+
 class DatasetRef(BaseModel):
     name: str
     version: int | None
@@ -100,11 +111,12 @@ async def get_session(session_id: IdPath, who: Viewer, ctx: Ctx) -> Any:
              responses=errors(404, 409))  # fmt: skip
 async def confirm(
     session_id: IdPath, who: Editor, ctx: Ctx, response: Response,
-    idempotency_key: IdempotencyKey = None,
+    body: ConfirmIn | None = None, idempotency_key: IdempotencyKey = None,
 ) -> Any:  # fmt: skip
     """Start the session's complete proposal, as a trigger would (your role, the workflow's
     params checks). Once: a second confirm answers the same run."""
-    turn = await service.confirm(ctx.db, who, session_id, idempotency_key)
+    params = body.params if body is not None else None
+    turn = await service.confirm(ctx.db, who, session_id, idempotency_key, params)
     if turn.run_id is not None:
         ctx.wake(turn.run_id)
         response.headers["Location"] = f"/api/v1/runs/{turn.run_id}"

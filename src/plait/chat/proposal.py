@@ -63,7 +63,7 @@ def check(draft: Draft, catalog: Catalog) -> Checked:
                 missing.append(name)
                 questions.append(_ask(name, target, catalog))
             else:
-                questions.append(f"{name}: {error.msg}.")
+                questions.append(f"{name}: {error.msg}{_range(target.params.get(name))}.")
     proposal = {
         "kind": target.kind,
         target.kind: target.name,
@@ -115,6 +115,18 @@ def _dataset(
     return {"name": name, "version": version}
 
 
+def _range(spec: dict[str, Any] | None) -> str:
+    """ " (allowed: 1 to 1000)" for a param with bounds."""
+    if not spec or (spec.get("minimum") is None and spec.get("maximum") is None):
+        return ""
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if low is not None and high is not None:
+        return f" (allowed: {low:g} to {high:g})"
+    return (
+        f" (allowed: {'>= ' + format(low, 'g') if low is not None else '<= ' + format(high, 'g')})"
+    )
+
+
 def _datasets(catalog: Catalog, names: list[str]) -> str:
     if not names:
         return "no datasets yet"
@@ -136,7 +148,10 @@ def _understood(
     target: Target, params: dict[str, Any], dataset: dict[str, Any] | None
 ) -> list[str]:
     out = [f"{target.kind} {target.name}"]
-    out += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in params.items()]
+    shown = {
+        k: v for k, v in params.items() if not (dataset and k in dataset_params(target.params))
+    }
+    out += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in shown.items()]
     if dataset:
         out.append(f"dataset {dataset['name']} version {dataset['version']}")
     return out

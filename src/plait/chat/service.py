@@ -148,18 +148,25 @@ async def _confirm_turn(
     return answer(row, reply, [], run_id)
 
 
-async def confirm(db: Database, who: Principal, session_id: int, key: str | None) -> Turn:
+async def confirm(
+    db: Database, who: Principal, session_id: int, key: str | None,
+    params: dict[str, Any] | None = None,
+) -> Turn:  # fmt: skip
     """POST /chat/sessions/{id}/confirm: start the pending proposal (once: a second confirm,
-    or the same Idempotency-Key, answers the run it started)."""
+    or the same Idempotency-Key, answers the run it started). `params`, when given (the
+    proposal's form as the user edited it), replace the proposal's and are checked by the
+    run's own validation (422 naming each field)."""
     async with db.write() as session:
         row = await sessions.get(session, session_id, who, lock=True)
         proposal = row.state.get("proposal")
         if proposal and proposal.get("done"):
             return answer(row, f"Run {proposal['run_id']} has started already.", [],
                           proposal["run_id"])  # fmt: skip
-        if not proposal or not proposal.get("complete"):
+        if not proposal or (params is None and not proposal.get("complete")):
             raise Conflict("this session has no complete proposal to start; answer its "
                            "questions first")  # fmt: skip
+        if params is not None:
+            row.state = {**row.state, "proposal": {**proposal, "params": params}}
         run_id = await start(session, row, who, key)
         reply = f"Started run {run_id}."
         _save(row, row.state["proposal"], [], "(confirmed)", reply, bump=False)

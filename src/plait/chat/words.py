@@ -98,7 +98,7 @@ def _word_number(toks: list[Token], i: int) -> tuple[int, int]:
     while j < len(toks):
         parts = toks[j].word.split("-")
         if toks[j].word == "a" and not seen and j + 1 < len(toks) and toks[j + 1].word in _SCALES:
-            current, j = 1, j + 1
+            current, j, seen = 1, j + 1, True
             continue
         if toks[j].word == "and" and seen and j + 1 < len(toks) and toks[j + 1].word in _UNITS:
             j += 1

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { getSession, onSession, onNetwork, logout } from "./api.js";
 import { onStatus } from "./live.js";
 import { html, Link, navigate, onRoute, Modal, Toasts, Spinner, ErrorBox, title } from "./ui.js";
+import { ChatPanel } from "./chat.js";
 
 // Each page is loaded when first visited, so the workflows list does not wait for the code
 // editor, the graph layout and the charts that other pages use.
@@ -120,13 +121,14 @@ function Banners() {
   return null;
 }
 
-function TopBar({ user, onHelp }) {
+function TopBar({ user, onHelp, onChat }) {
   const path = location.pathname;
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
     <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
+    <button class="ghost" data-testid="describe-run" onClick=${onChat}>Describe a run</button>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
     <button class="icon" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onHelp}>?</button>
     <span class="who" data-role=${user.role}>${user.username} <small>${user.role}</small></span>
@@ -158,6 +160,7 @@ function App() {
   const [, setTick] = useState(0);
   const [session, setSession] = useState(getSession());
   const [help, setHelp] = useState(false);
+  const [chat, setChat] = useState(false);
   useEffect(() => onRoute(() => setTick((n) => n + 1)), []);
   useEffect(() => onSession(setSession), []);
   useShortcuts(setHelp);
@@ -166,10 +169,11 @@ function App() {
   const route = ROUTES.map(([re, ...rest]) => [path.match(re), ...rest]).find(([m]) => m);
   const page = route ? html`<${Page} module=${route[1]} name=${route[2]} props=${route[3](route[0])} key=${route[1]} />` : html`<${NotFound} path=${path} />`;
   return html`
-    ${session ? html`<${TopBar} user=${session.user} onHelp=${() => setHelp(true)} />` : null}
+    ${session ? html`<${TopBar} user=${session.user} onHelp=${() => setHelp(true)} onChat=${() => setChat(true)} />` : null}
     <${Banners} />
     <main>${page}</main>
     ${help ? html`<${Help} onClose=${() => setHelp(false)} />` : null}
+    ${chat && session ? html`<${ChatPanel} onClose=${() => setChat(false)} />` : null}
     <${Toasts} />`;
 }
 
