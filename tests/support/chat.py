@@ -1,5 +1,6 @@
-"""The chat tests' world: three workflows with params schemas (iris training, CSV
-validation, batch inference) and two datasets, made through the API."""
+"""The chat tests' world: workflows with params schemas (iris training, CSV validation,
+batch inference, and iris scoring, whose name shares a word with iris training) and two
+datasets, made through the API."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ WORKFLOWS: list[dict[str, Any]] = [
             "dataset": {"type": "string", "default": "customers"},
             "dataset_version": {"type": "integer", "minimum": 1},
         },
+        "tasks": [{"key": "score", "kind": "shell", "command": "echo scored"}],
+    },
+    {
+        "name": "iris-scoring",
+        "description": "Score new flowers with the iris model",
+        "params": {"threshold": {"type": "number", "default": 0.5, "minimum": 0, "maximum": 1}},
         "tasks": [{"key": "score", "kind": "shell", "command": "echo scored"}],
     },
 ]  # fmt: skip

@@ -125,22 +125,20 @@ def _words(toks: list[Token]) -> list[tuple[int, str]]:
 
 def _name_match(toks: list[Token], target: Target) -> tuple[float, list[int], bool]:
     """Share of the name's words the message has, the tokens that have them, and whether one
-    of them is more than a generic word ("train", "model")."""
-    words = _words(toks)
+    of them is more than a generic word ("train", "model"). Typos are forgiven in a whole
+    name only: one misspelt word of a name is too weak ("learning" is not "sklearn")."""
+    words = list(enumerate(_words(toks)))  # (place, (token index, word))
     parts = split_name(target.name)
-    found: list[int] = []
+    taken: list[int] = []
     specific = False
-    exact: list[bool] = []
     for part in parts:
-        hit = next((i for i, w in words if i not in found and alike(w, part)), None)
+        hit = next((n for n, (_, w) in words if n not in taken and alike(w, part)), None)
         if hit is not None:
-            found.append(hit)
-            exact.append(any(alike(w, part, typos=False) for i, w in words if i == hit))
-            specific = specific or (stem(part) not in {stem(g) for g in GENERIC} and exact[-1])
-    share = len(found) / len(parts) if parts else 0.0
-    # Typos are forgiven in a whole name only: one word of a name, misspelt, is too weak
-    # ("learning" is not "sklearn").
-    return share, found, specific
+            taken.append(hit)
+            exact = alike(words[hit][1][1], part, typos=False)
+            specific = specific or (stem(part) not in {stem(g) for g in GENERIC} and exact)
+    share = len(taken) / len(parts) if parts else 0.0
+    return share, sorted({words[n][1][0] for n in taken}), specific
 
 
 def _description_hits(toks: list[Token], target: Target) -> list[int]:
