@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import string
+import time
+
 import pytest
 
+from plait.chat.catalog import MAX_ENTRIES, Catalog, Target
+from plait.chat.parser import parse
 from plait.chat.words import alike, split_name, tokens
 
 
@@ -45,3 +51,22 @@ def test_words_alike() -> None:
     assert not alike("csv", "cvs")  # short words must be exact
     assert split_name("iris_classifier-v2") == ["iris", "classifier", "v2"]
     assert split_name("irisClassifier") == ["iris", "classifier"]
+
+
+def test_a_long_message_against_a_big_catalog_is_read_quickly() -> None:
+    """Bounded work: the longest message against the most workflows read in well under the
+    seconds it took before words were compared with a cache and a length check."""
+    rng = random.Random(1)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10)))
+             for _ in range(2000)]  # fmt: skip
+    catalog = Catalog()
+    for _ in range(MAX_ENTRIES):
+        name = "-".join(rng.sample(words, 3))
+        params = {f"p_{w}": {"type": "integer", "description": " ".join(rng.sample(words, 5))}
+                  for w in rng.sample(words, 8)}  # fmt: skip
+        catalog.workflows[name] = Target("workflow", name, " ".join(rng.sample(words, 12)), params)
+    message = " ".join(rng.sample(words, 400))[:2000]
+    started = time.perf_counter()
+    draft = parse(message, catalog)
+    assert time.perf_counter() - started < 5
+    assert draft.notes == ["I read the first 100 words only."]

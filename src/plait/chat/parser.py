@@ -10,6 +10,7 @@ question, never a guess.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ GENERIC = {"train", "model", "data", "run", "job", "pipeline", "workflow", "task
 _VERSION = re.compile(r"^v(\d+)$")
 _AT_VERSION = re.compile(r"^([A-Za-z][\w-]*)@(\d+)$")
 MAX_LISTED = 20
+MAX_TOKENS = 100  # what a request needs, and what keeps reading it quick
 
 
 @dataclass
@@ -88,7 +90,8 @@ class RulesProvider:
         proposal: dict[str, Any] | None,
         alternatives: list[tuple[str, str]],
     ) -> Draft:
-        return parse(message, catalog, proposal, alternatives)
+        # In a thread: a long message against a big catalog takes a moment of CPU.
+        return await asyncio.to_thread(parse, message, catalog, proposal, alternatives)
 
 
 def parse(
@@ -105,6 +108,9 @@ def parse(
     if said in RESET:
         return Draft(intent="reset")
     toks = tokens(message)
+    if len(toks) > MAX_TOKENS:
+        toks = toks[:MAX_TOKENS]
+        current.notes.append(f"I read the first {MAX_TOKENS} words only.")
     draft = _target(toks, catalog, current, alternatives or [])
     target = catalog.get(draft.kind, draft.name) if draft.kind and draft.name else None
     _dataset(toks, catalog, draft)

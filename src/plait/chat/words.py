@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -139,6 +140,7 @@ _ENDINGS = ("ations", "ation", "ions", "ion", "ings", "ing", "ers", "er", "ences
             "ances", "ance", "ates", "ate", "ed", "es", "s", "e")  # fmt: skip
 
 
+@lru_cache(maxsize=1 << 14)
 def stem(word: str) -> str:
     for ending in _ENDINGS:
         if word.endswith(ending) and len(word) - len(ending) >= 3:
@@ -146,6 +148,7 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 16)
 def alike(a: str, b: str, typos: bool = True) -> bool:
     """The same word, give or take an ending or (`typos`) a typo; short words must be
     exact."""
@@ -155,16 +158,26 @@ def alike(a: str, b: str, typos: bool = True) -> bool:
     if min(len(a), len(b)) < 4:
         return False
     sa, sb = stem(a), stem(b)
-    if sa == sb or (typos and _ratio(a, b) >= 0.8):
+    if sa == sb:
         return True
-    return typos and min(len(sa), len(sb)) >= 4 and _ratio(sa, sb) >= 0.8
+    if not typos or a[0] != b[0]:  # a typo in the first letter is not forgiven
+        return False
+    return _ratio(a, b) >= 0.8 or (min(len(sa), len(sb)) >= 4 and _ratio(sa, sb) >= 0.8)
 
 
 def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b).ratio()
+    if 2 * min(len(a), len(b)) < 0.8 * (len(a) + len(b)):
+        return 0.0  # too different in length to be 0.8 alike
+    matcher = difflib.SequenceMatcher(None, a, b)
+    return matcher.ratio() if matcher.quick_ratio() >= 0.8 else 0.0
+
+
+@lru_cache(maxsize=1 << 12)
+def _split(name: str) -> tuple[str, ...]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return tuple(p for p in re.split(r"[-_\s./]+", spaced.lower()) if p)
 
 
 def split_name(name: str) -> list[str]:
     """ "iris-classifier", "iris_classifier", "irisClassifier" -> ["iris", "classifier"]."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return [p for p in re.split(r"[-_\s./]+", spaced.lower()) if p]
+    return list(_split(name))
