@@ -38,6 +38,7 @@ from plait.api import (
 )
 from plait.api import datasets as datasets_api
 from plait.api import exec as exec_api
+from plait.api import models as models_api
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext, upload_limits
 from plait.auth.bootstrap import ensure_admin
@@ -78,6 +79,7 @@ ROUTERS = (
     ws,
     datasets_api,
     exec_datasets,
+    models_api,
 )
 
 
