@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sqlalchemy import select
 
 from plait.db.models import ModelVersion, TaskAttempt

@@ -88,12 +88,15 @@ async def test_one_version_in_production_and_the_previous_archived(
     assert sorted(moves) == sorted([(1, "production"), (2, "staging"), (2, "production"),
                                     (1, "archived"), (1, "staging")])  # fmt: skip
     async with app.state.plait.db.read() as session:
-        events = list(await session.scalars(
-            select(Event).where(Event.type == "model.stage_changed").order_by(Event.id)))  # fmt: skip
-        created = list(await session.scalars(
-            select(Event).where(Event.type == "model.version_created")))  # fmt: skip
+        moved = select(Event).where(Event.type == "model.stage_changed").order_by(Event.id)
+        events = list(await session.scalars(moved))
+        made = select(Event).where(Event.type == "model.version_created")
+        created = list(await session.scalars(made))
     assert [(e.data["version"], e.data["from_stage"], e.data["stage"]) for e in events][-3:] == [
-        (1, "production", "archived"), (2, "staging", "production"), (1, "archived", "staging")]  # fmt: skip
+        (1, "production", "archived"),
+        (2, "staging", "production"),
+        (1, "archived", "staging"),
+    ]
     assert all(e.data["model"] == "iris" for e in events)
     assert sorted((e.data["model"], e.data["version"]) for e in created) == [
         ("iris", 1), ("iris", 2), ("iris", 3), ("other", 1)]  # fmt: skip
@@ -132,8 +135,8 @@ async def test_lists_pages_filters_and_edits(client: httpx.AsyncClient, accounts
     found = await client.get("/api/v1/models", params={"q": "LATE"}, headers=viewer.headers)
     assert [m["name"] for m in found.json()["items"]] == ["empty"]
     first = await client.get("/api/v1/models", params={"limit": 1}, headers=viewer.headers)
-    second = await client.get("/api/v1/models", params={"limit": 1,
-                              "cursor": first.json()["next_cursor"]}, headers=viewer.headers)  # fmt: skip
+    after = {"limit": 1, "cursor": first.json()["next_cursor"]}
+    second = await client.get("/api/v1/models", params=after, headers=viewer.headers)
     assert [m["name"] for m in second.json()["items"]] == ["iris"]
 
     patched = await client.patch("/api/v1/models/iris", json={"tags": ["flowers"]},
@@ -161,8 +164,8 @@ async def test_deployed_models_and_workflows_that_made_models_are_not_deleted(
     assert "iris v1, iris v2, iris v3, other v1" in gone.json()["detail"]
     deployed = await client.delete("/api/v1/models/iris", headers=editor.headers)
     assert deployed.status_code == 409 and "iris-live" in deployed.json()["detail"]
-    assert (await client.delete("/api/v1/models/other",
-                                headers=accounts["other_editor"].headers)).status_code == 403  # fmt: skip
+    not_theirs = accounts["other_editor"].headers
+    assert (await client.delete("/api/v1/models/other", headers=not_theirs)).status_code == 403
     assert (await client.delete("/api/v1/models/other", headers=editor.headers)).status_code == 204
     async with app.state.plait.db.write() as session:
         for row in await session.scalars(select(Deployment)):
