@@ -26,8 +26,8 @@ def logged(plait: Plait) -> None:
     """A real run logs two versions of `flowers`; v1 goes to production."""
     if plait.http.get("/api/v1/models/flowers").status_code == 200:
         return
-    wf = create_workflow(plait.http, {"name": "fits-flowers",
-                                      "tasks": [{"key": "fit", "kind": "python", "code": TWO}]})  # fmt: skip
+    task = {"key": "fit", "kind": "python", "code": TWO}
+    wf = create_workflow(plait.http, {"name": "fits-flowers", "tasks": [task]})
     run = plait.http.post(f"/api/v1/workflows/{wf['id']}/runs", json={}).json()
     deadline = time.monotonic() + 60
     while plait.http.get(f"/api/v1/runs/{run['id']}").json()["status"] != "succeeded":
