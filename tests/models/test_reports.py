@@ -39,8 +39,14 @@ def test_a_valid_record_is_accepted_without_the_files_it_claims(tmp_path: Path) 
         ({"name": "9lives"}, "name"),
         ({"artifact": "../etc"}, "artifact"),
         ({"signature": signature(sample=[{"a": i} for i in range(21)])}, "at most 20"),
-        ({"signature": signature(inputs=[{"name": f"c{i}", "type": "double"}
-                                         for i in range(201)])}, "at most 200"),  # fmt: skip
+        (
+            {
+                "signature": signature(
+                    inputs=[{"name": f"c{i}", "type": "double"} for i in range(201)]
+                )
+            },
+            "at most 200",
+        ),  # fmt: skip
         ({"signature": signature(inputs=[{"name": "a", "type": "complex"}])}, "signature"),
         ({"signature": signature(inputs=INPUTS * 2)}, "names an input twice"),
         ({"signature": signature(sample=[{"a": "x" * 6000}] * 12)}, "KiB"),

@@ -112,20 +112,14 @@ async def last_metrics(session: AsyncSession, run_id: int) -> dict[str, float]:
 
 async def register(session: AsyncSession, attempt: TaskAttempt, report: ModelReport) -> None:
     """The version a `model` report stands for, once: the same report applied twice (a
-    batch sent again) finds its version by the attempt and artifact key, and adds nothing.
+    batch sent again) finds its version by its folder's key (unique), and adds nothing.
     The model is made on its first version; the number is the next free one, and a
     concurrent registration that took it makes this one try the next."""
     if report.key is None or report.files is None:
         log.warning("model %r of attempt %d reached the registry unhashed; not registered",
                     report.name, attempt.id)  # fmt: skip
         return
-    existing = await session.scalar(
-        select(ModelVersion.id).where(
-            ModelVersion.run_id == attempt.run_id, ModelVersion.task_key == attempt.task_key,
-            ModelVersion.attempt == attempt.attempt, ModelVersion.artifact_key == report.key,
-        )
-    )  # fmt: skip
-    if existing is not None:
+    if await _registered(session, report.key):
         return
     run = await session.get(Run, attempt.run_id)
     assert run is not None
@@ -149,13 +143,22 @@ async def register(session: AsyncSession, attempt: TaskAttempt, report: ModelRep
             async with session.begin_nested():
                 session.add(row)
                 await session.flush()
-        except IntegrityError:
+        except IntegrityError:  # the number was taken, or the folder registered meanwhile
+            if await _registered(session, report.key):
+                return
             continue
         outbox.record(session, "model.version_created", workflow_id=run.workflow_id,
                       run_id=run.id, model=model.name, version=row.version,
                       task_key=attempt.task_key)  # fmt: skip
         return
     raise Conflict(f"model {report.name!r}: too many versions registered at once")
+
+
+async def _registered(session: AsyncSession, key: str) -> bool:
+    """Whether the folder at `key` is a version already (its key is unique: it names the
+    run, task, attempt and artifact)."""
+    found = await session.scalar(select(ModelVersion.id).where(ModelVersion.artifact_key == key))
+    return found is not None
 
 
 async def _model_for(session: AsyncSession, report: ModelReport, creator: int | None) -> Model:
