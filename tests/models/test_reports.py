@@ -46,7 +46,7 @@ def test_a_valid_record_is_accepted_without_the_files_it_claims(tmp_path: Path) 
                 )
             },
             "at most 200",
-        ),  # fmt: skip
+        ),
         ({"signature": signature(inputs=[{"name": "a", "type": "complex"}])}, "signature"),
         ({"signature": signature(inputs=INPUTS * 2)}, "names an input twice"),
         ({"signature": signature(sample=[{"a": "x" * 6000}] * 12)}, "KiB"),
