@@ -195,3 +195,36 @@ async def test_bad_log_model_calls_fail_the_task_with_the_sdk_message(
         error = error_of(done, key)
         assert "ValueError" in error and message in error, (key, error)
     assert (await client.get("/api/v1/models", headers=editor.headers)).json()["items"] == []
+
+
+ONNX = """
+import plait
+import numpy as np
+from skl2onnx import to_onnx
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+X, y = load_iris(return_X_y=True)
+X = X.astype(np.float32)
+model = LogisticRegression(max_iter=500).fit(X, y)
+onx = to_onnx(model, X[:1], options={"zipmap": False})
+plait.log_model(onx, "iris", flavor="onnx", sample=X[:3])
+"""
+
+
+async def test_an_onnx_model_lists_its_graph_outputs(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    editor = accounts["editor"]
+    await create(client, editor, [py("fit", ONNX)])
+    done = await run(client, editor)
+    assert done["status"] == "succeeded", error_of(done, "fit")
+    got = await version(client, editor)
+    assert got["flavor"] == "onnx"
+    assert [f["name"] for f in got["files"]] == ["MLmodel.json", "model.onnx"]
+    sig = got["signature"]
+    assert sig["inputs"] == [{"name": f"f{i}", "type": "float"} for i in range(4)]
+    assert sig["outputs"] == [
+        {"name": "label", "type": "long", "shape": [-1]},
+        {"name": "probabilities", "type": "float", "shape": [-1, 3]},
+    ]
+    assert got["framework"]["onnx"]

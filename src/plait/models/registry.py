@@ -5,6 +5,7 @@ transaction. A version is registered when a task's `model` report is applied (se
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from datetime import UTC, datetime
@@ -95,7 +96,7 @@ async def stored_files(store: ArtifactStore, key: str) -> list[dict[str, Any]]:
     for name in members:
         digest, size = hashlib.sha256(), 0
         async for chunk in store.open(f"{key}/{name}"):
-            digest.update(chunk)
+            await asyncio.to_thread(digest.update, chunk)  # a large model: off the loop
             size += len(chunk)
         files.append({"name": name, "size": size, "sha256": digest.hexdigest()})
     return files
