@@ -4,13 +4,15 @@ users prevent (deleting it while deployed, deleting the workflow whose runs made
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from plait.db.models import Deployment, Event
+from plait.db.models import Deployment, Event, TaskAttempt
+from plait.executors.reports import ModelReport
 from plait.models import registry
 from tests.conftest import Account
 from tests.support.models import create, error_of, py, run
@@ -177,3 +179,42 @@ async def test_deployed_models_and_workflows_that_made_models_are_not_deleted(
     assert (
         await client.get(f"/api/v1/runs/{done['id']}", headers=editor.headers)
     ).status_code == 404
+
+
+async def test_two_registrations_at_once_take_the_next_numbers(
+    client: httpx.AsyncClient, accounts: Accounts, app: FastAPI
+) -> None:
+    """The second writer takes number 1 too, is refused by the unique (model, version) when
+    the first commits (PostgreSQL; SQLite has one writer at a time) and takes 2."""
+    editor = accounts["editor"]
+    await create(client, editor, [py("fit", "print('no model')")])
+    done = await run(client, editor)
+    db = app.state.plait.db
+    async with db.read() as session:
+        attempt = await session.scalar(select(TaskAttempt).where(TaskAttempt.run_id == done["id"]))
+    assert attempt is not None
+    files = [{"name": "MLmodel.json", "size": 2, "sha256": "0" * 64}]
+
+    async def register(artifact: str, pause: float, hold: float) -> None:
+        await asyncio.sleep(pause)
+        report = ModelReport(attempt_id=attempt.id, name="iris", artifact=artifact,
+                             flavor="pickle", key=f"{done['id']}/fit/1/{artifact}",
+                             files=files)  # fmt: skip
+        async with db.write() as session:
+            mine = await session.get(TaskAttempt, attempt.id)
+            assert mine is not None
+            await registry.register(session, mine, report)
+            await asyncio.sleep(hold)  # the other one registers meanwhile
+
+    # Both make the model (one wins, the other finds it), then both number a version.
+    await asyncio.gather(register("model-a", 0, 0.5), register("model-b", 0.1, 0))
+    page = (await client.get(V, headers=editor.headers)).json()["items"]
+    assert sorted(v["version"] for v in page) == [1, 2]
+    # The model exists: both read 2 as the newest and take 3; the second is refused, takes 4.
+    await asyncio.gather(register("model-c", 0, 0.5), register("model-d", 0.1, 0))
+    page = (await client.get(V, headers=editor.headers)).json()["items"]
+    assert sorted(v["version"] for v in page) == [1, 2, 3, 4]
+    assert [
+        m["name"]
+        for m in (await client.get("/api/v1/models", headers=editor.headers)).json()["items"]
+    ] == ["iris"]
