@@ -3,7 +3,7 @@
 Inside a task, `import plait` gives the task SDK: `plait.params()`, `plait.inputs()`,
 `plait.set_output()`, `plait.log_metric()`, `plait.log_metrics()`, `plait.log_artifact()`,
 `plait.progress()` and `plait.logical_date()`; `plait.dataset()` and `plait.log_dataset()`
-read and write the dataset registry.
+read and write the dataset registry; `plait.log_model()` registers a trained model.
 """
 
 from plait.sdk import (
@@ -13,6 +13,7 @@ from plait.sdk import (
     log_dataset,
     log_metric,
     log_metrics,
+    log_model,
     logical_date,
     params,
     progress,
@@ -28,6 +29,7 @@ __all__ = [
     "log_dataset",
     "log_metric",
     "log_metrics",
+    "log_model",
     "logical_date",
     "params",
     "progress",

@@ -12,13 +12,20 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from plait.executors.limits import MAX_KEY, MAX_OUTPUT_BYTES, MAX_PROGRESS_MESSAGE, MAX_STEP
+from plait.executors.limits import (
+    MAX_KEY,
+    MAX_LINE,
+    MAX_OUTPUT_BYTES,
+    MAX_PROGRESS_MESSAGE,
+    MAX_STEP,
+)
 
 _context: dict[str, Any] | None = None
 _events_file: TextIO | None = None
@@ -148,6 +155,42 @@ def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
         size = target.stat().st_size
     _emit({"type": "artifact", "name": target_name, "path": str(target), "size": size})
     return str(target)
+
+
+def log_model(
+    obj_or_path: Any,
+    name: str,
+    *,
+    flavor: str = "sklearn",
+    sample: Any = None,
+    description: str = "",
+    tags: list[str] | None = None,
+) -> str:
+    """Keep a trained model (an object, or the path of its file) as the next version of the
+    registry's model `name`: a folder with MLmodel.json, the model file (`flavor` sklearn:
+    joblib, pickle, onnx) and a signature inferred from `sample` (a DataFrame, a 2-D numpy
+    array or a list of dicts; its first 20 rows are kept as an example). The server
+    registers it with the run's params and metrics; returns where the folder is kept."""
+    from plait.models import folder as model_folder  # numpy & co. only when a model is logged
+
+    model_folder.check_arguments(name, flavor, description, tags)
+    root = Path(_env("PLAIT_ARTIFACTS_DIR"))
+    artifact, n = f"model-{name}", 1
+    while (root / artifact).exists():  # a second model of that name in this attempt
+        n += 1
+        artifact = f"model-{name}-{n}"
+    with tempfile.TemporaryDirectory(prefix="plait-model-") as tmp:
+        document = model_folder.write(Path(tmp), obj_or_path, name, flavor, sample)
+        record = {"type": "model", "name": name, "artifact": artifact, "flavor": flavor,
+                  "signature": document["signature"], "framework": document["framework"],
+                  "description": description, "tags": list(tags or [])}  # fmt: skip
+        size = len(json.dumps({**record, "ts": time.time()}, allow_nan=False)) + 1
+        if size > MAX_LINE:
+            raise ValueError(f"the model's record is {size} bytes, over {MAX_LINE}: pass "
+                             "fewer sample rows, or a shorter description")  # fmt: skip
+        kept = log_artifact(tmp, artifact)
+    _emit(record)
+    return kept
 
 
 def progress(fraction: float, message: str | None = None) -> None:

@@ -35,6 +35,7 @@ PUBLIC = {
 }
 WF = "/api/v1/workflows/{ref}"
 DS1 = "/api/v1/datasets/{dataset}"
+M1 = "/api/v1/models/{model}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
 RULES = {
     ("POST", "/api/v1/auth/logout"): "viewer",
@@ -146,6 +147,19 @@ RULES = {
     ("POST", "/api/v1/chat"): "viewer",
     ("GET", "/api/v1/chat/sessions/{session_id}"): "viewer",
     ("POST", "/api/v1/chat/sessions/{session_id}/confirm"): "editor",
+    # models: editors create, change and move stages; the model's creator (or an admin) deletes
+    ("GET", "/api/v1/models"): "viewer",
+    ("POST", "/api/v1/models"): "editor",
+    ("GET", M1): "viewer",
+    ("PATCH", M1): "editor",
+    ("DELETE", M1): "owner",
+    ("GET", f"{M1}/versions"): "viewer",
+    ("GET", f"{M1}/versions/{{version}}"): "viewer",
+    ("PATCH", f"{M1}/versions/{{version}}"): "editor",
+    ("POST", f"{M1}/versions/{{version}}/stage"): "editor",
+    ("GET", f"{M1}/versions/{{version}}/lineage"): "viewer",
+    ("GET", f"{M1}/versions/{{version}}/files/{{path}}"): "viewer",
+    ("GET", "/api/v1/runs/{run_id}/models"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -192,6 +206,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
     ("POST", "/api/v1/chat"): {"message": "run train with lr 0.5"},
+    ("POST", "/api/v1/models"): {"name": "other-model"},
+    ("PATCH", M1): {"description": "changed"},
+    ("PATCH", f"{M1}/versions/{{version}}"): {"description": "changed"},
+    ("POST", f"{M1}/versions/{{version}}/stage"): {"stage": "staging"},
 }
 
 
@@ -255,6 +273,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     await client.post("/api/v1/datasets", json={"name": "iris"}, headers=accounts["editor"].headers)
     await client.post("/api/v1/datasets/iris/versions", files={"file": ("a.csv", b"a\n1\n")},
                       headers=accounts["editor"].headers)  # fmt: skip
+    await client.post("/api/v1/models", json={"name": "iris"}, headers=accounts["editor"].headers)
     worker = await client.post(
         "/api/v1/tokens", json={"name": "w", "worker": True}, headers=accounts["admin"].headers
     )
@@ -262,7 +281,8 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            "sweep_id": 1, "dataset": "iris", "version": 1, "session_id": 1, **notify}  # fmt: skip
+            "sweep_id": 1, "dataset": "iris", "version": 1, "session_id": 1, "model": "iris",
+            "path": "MLmodel.json", **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

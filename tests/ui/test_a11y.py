@@ -18,6 +18,16 @@ METRICS = "import plait\nfor step in (1, 2):\n    plait.log_metric('loss', 1 / s
           "print('done')\n"  # fmt: skip
 
 
+MODEL = """
+import plait
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+plait.log_metric("accuracy", 0.9)
+plait.log_model(LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]), "tour-model",
+                sample=np.eye(4)[:2])
+"""
+
+
 def wait_for_run(plait: Plait, run_id: int) -> None:
     deadline = time.monotonic() + 60
     while plait.http.get(f"/api/v1/runs/{run_id}").json()["status"] not in ("succeeded", "failed"):
@@ -58,6 +68,10 @@ def tour(plait: Plait) -> dict[str, int]:
     plait.http.post("/api/v1/datasets", json={"name": "tour-data", "tags": ["a11y"]})
     plait.http.post("/api/v1/datasets/tour-data/versions",
                     files={"file": ("t.csv", b"a,b\n1,2\n")}).raise_for_status()  # fmt: skip
+    model = create_workflow(plait.http, {"name": "tour-model", "tasks": [
+        {"key": "fit", "kind": "python", "code": MODEL}]})  # fmt: skip
+    fitted = plait.http.post(f"/api/v1/workflows/{model['id']}/runs", json={}).json()
+    wait_for_run(plait, fitted["id"])
     swept = {"grid": {"rows": [1, 2]}, "max_parallel": 2, "metric": "loss", "direction": "min"}
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
@@ -178,6 +192,12 @@ def test_every_page_is_accessible(
     page.get_by_role("button", name="Lineage").click()
     expect(page.get_by_test_id("lineage")).to_be_visible()
     audit.check("a version's lineage")
+    visit(audit, "/models", shows("[data-model=tour-model]"))
+    visit(audit, "/models/tour-model", shows("[data-testid=model-versions]", "accuracy"))
+    page.get_by_role("button", name="Promote to staging").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    audit.check("a stage change's confirmation")
+    page.keyboard.press("Escape")
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

@@ -39,6 +39,7 @@ from plait.api import (
 from plait.api import chat as chat_api
 from plait.api import datasets as datasets_api
 from plait.api import exec as exec_api
+from plait.api import models as models_api
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext, upload_limits
 from plait.auth.bootstrap import ensure_admin
@@ -80,6 +81,7 @@ ROUTERS = (
     datasets_api,
     exec_datasets,
     chat_api,
+    models_api,
 )
 
 

@@ -7,6 +7,7 @@ speak for it. Every route here is fenced to worker tokens (see `plait.auth.roles
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -44,14 +45,18 @@ from plait.executors.reports import (
     Exited,
     Heartbeat,
     MetricReport,
+    ModelReport,
     Output,
     ProgressReport,
     Report,
 )
+from plait.models.registry import NotAModelFolder, stored_files
 from plait.orchestration import apply, workers
 from plait.orchestration.states import ATTEMPT_FINISHED, AttemptStatus
+from plait.storage.artifacts import artifact_key
 from plait.workflows.spec import Name
 
+log = logging.getLogger("plait.exec")
 router = APIRouter(prefix="/api/v1/exec", tags=["exec"])
 A = AttemptStatus
 AttemptId = IdPath
@@ -131,7 +136,7 @@ async def _claimed_before(
 
 # What a worker reports here; `started` is the claim, logs and artifacts have their routes.
 RemoteReport = Annotated[
-    Heartbeat | Output | MetricReport | ProgressReport | ErrorReport | Exited,
+    Heartbeat | Output | MetricReport | ProgressReport | ErrorReport | ModelReport | Exited,
     Field(discriminator="type"),
 ]
 _REMOTE: TypeAdapter[RemoteReport] = TypeAdapter(RemoteReport)
@@ -143,7 +148,8 @@ class ReportsIn(BaseModel):
     reports: list[dict[str, Any]] = Field(
         max_length=MAX_RECORDS_PER_BATCH,
         description="Reports of this attempt, in order: heartbeat, output, metric, progress, "
-        "error, exited (each as in plait.executors.reports; `attempt_id` may be left out).",
+        "error, model, exited (each as in plait.executors.reports; `attempt_id` may be left "
+        "out). A model's folder is uploaded as an artifact first; its files are hashed here.",
     )
 
 
@@ -161,7 +167,13 @@ async def post_reports(attempt_id: AttemptId, body: ReportsIn, who: WorkerToken,
     async with ctx.db.read() as session:
         attempt = await claimed_attempt(session, who, attempt_id)
         reports = _parse(attempt, body.reports)
-    applied = await apply.apply_reports(ctx.db, ctx.plans, reports)
+        ref = _ref(attempt)
+    kept: list[Report] = []
+    for report in reports:
+        hashed = await _hashed(ctx, ref, report) if isinstance(report, ModelReport) else report
+        if hashed is not None:
+            kept.append(hashed)
+    applied = await apply.apply_reports(ctx.db, ctx.plans, kept)
     if applied.broken:
         error = "lost: Plait could not record its reports (see the server log)"
         more = await apply.apply_reports(ctx.db, ctx.plans, [apply.lost(attempt_id, error)])
@@ -170,6 +182,20 @@ async def post_reports(attempt_id: AttemptId, body: ReportsIn, who: WorkerToken,
     if attempt_id in applied.final_twice:
         raise Conflict(f"attempt {attempt_id} has already ended", code="final-report-twice")
     return {"cancel": await _must_stop(ctx, attempt_id)}
+
+
+async def _hashed(ctx: Context, ref: AttemptRef, report: ModelReport) -> ModelReport | None:
+    """A model report with its folder's files as this server reads them from the store
+    (whatever the worker said of them is dropped); None, and a note in the server's log,
+    when its folder was not uploaded."""
+    key = artifact_key(ref, report.artifact)
+    try:
+        files = await stored_files(ctx.artifacts, key)
+    except NotAModelFolder as exc:
+        log.warning("model %r of attempt %d not registered: %s", report.name, ref.attempt_id,
+                    exc)  # fmt: skip
+        return None
+    return report.hashed(key, files)
 
 
 def _parse(attempt: TaskAttempt, given: list[dict[str, Any]]) -> list[Report]:
@@ -301,6 +327,13 @@ ArtifactName = Annotated[
 ]  # fmt: skip
 
 
+Member = Annotated[
+    str | None,
+    Query(min_length=1, max_length=1024, pattern=r"^[^/\x00][^\x00]*$",
+          description="A file of a folder artifact, by its path inside the folder."),
+]  # fmt: skip
+
+
 class ArtifactOut(BaseModel):
     name: str
     size: int
@@ -314,24 +347,34 @@ class ArtifactOut(BaseModel):
     responses=errors(409),
 )
 async def put_artifact(
-    attempt_id: AttemptId, name: ArtifactName, request: Request, who: WorkerToken, ctx: Ctx
-) -> Any:
+    attempt_id: AttemptId, name: ArtifactName, request: Request, who: WorkerToken, ctx: Ctx,
+    member: Member = None,
+) -> Any:  # fmt: skip
     """Store a file the task logged (raw bytes, streamed) and record it with the attempt,
-    as an artifact report would. The attempt must be running."""
+    as an artifact report would. The attempt must be running. With `member`, the file is
+    that part of the folder artifact `name` (a model's folder is sent file by file)."""
     if name in (".", ".."):
         raise InvalidInput([FieldError(("path", "name"), "is not a file name")])
+    if member is not None and any(p in ("", ".", "..") for p in member.split("/")):
+        raise InvalidInput([FieldError(("query", "member"), "is not a relative file path")])
     async with ctx.db.read() as session:
         attempt = await claimed_attempt(session, who, attempt_id)
         _running(attempt)
         ref = _ref(attempt)
-    key, size = await storage.save_artifact(ctx.artifacts, ref, name, _limited(request))
-    await record_artifact(ctx, who, ref, name, key, size)
+    if member is None:
+        key, size = await storage.save_artifact(ctx.artifacts, ref, name, _limited(request))
+    else:
+        storage.save_artifact_name(name)
+        size = await ctx.artifacts.put_stream(ref, f"{name}/{member}", _limited(request))
+        key = artifact_key(ref, name)
+    await record_artifact(ctx, who, ref, name, key, size, member is not None)
     return {"name": name, "size": size}
 
 
 async def record_artifact(
-    ctx: Context, who: Principal, ref: AttemptRef, name: str, key: str, size: int
-) -> None:
+    ctx: Context, who: Principal, ref: AttemptRef, name: str, key: str, size: int,
+    part: bool = False,
+) -> None:  # fmt: skip
     """The artifact's row, as an artifact report writes it; an upload sent again (a retry)
     replaces its file and row instead of adding a second one."""
     async with ctx.db.write() as session:
@@ -346,8 +389,8 @@ async def record_artifact(
         if row is None:
             session.add(Artifact(run_id=ref.run_id, task_key=ref.task_key, attempt=ref.attempt,
                                  name=name, path=key, size=size))  # fmt: skip
-        else:
-            row.path, row.size = key, size
+        else:  # a part of a folder adds to its size
+            row.path, row.size = key, row.size + size if part else size
 
 
 def _running(attempt: TaskAttempt) -> None:

@@ -19,8 +19,9 @@ from plait.api.schemas import Page, PatchBody, etag, parse_if_match
 from plait.auth.roles import Principal
 from plait.db import ids, pagination
 from plait.db.models import Run, User, Workflow, WorkflowTag
-from plait.errors import FieldError, InvalidInput
+from plait.errors import Conflict, FieldError, InvalidInput
 from plait.executors.layout import remove_run_files
+from plait.models.registry import models_from_workflow
 from plait.orchestration.states import RunStatus
 from plait.workflows import store
 from plait.workflows.schedule import next_fire_times
@@ -308,11 +309,18 @@ async def patch_workflow(
     return await save(ctx, who, ref, if_match, response, patched, paused)
 
 
-@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
 async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
-    """Delete a workflow, its versions and its runs, with the runs' logs and artifacts."""
+    """Delete a workflow, its versions and its runs, with the runs' logs and artifacts.
+    409 while its runs made model versions (their files are the runs' artifacts)."""
     async with ctx.db.write() as session:
-        run_ids = await store.remove(session, who, await store.get_for_edit(session, ref, who))
+        wf = await store.get_for_edit(session, ref, who)
+        made = await models_from_workflow(session, wf.id)
+        if made:
+            shown = ", ".join(made[:10]) + (f" and {len(made) - 10} more" if len(made) > 10 else "")
+            raise Conflict(f"runs of {wf.name!r} made model versions ({shown}): delete those "
+                           "models first", code="workflow-has-models")  # fmt: skip
+        run_ids = await store.remove(session, who, wf)
     # After the commit (a rolled back delete keeps its files), in a thread (a big tree takes
     # a while), before answering (whoever reads the run's folders next finds them gone).
     await asyncio.to_thread(remove_run_files, ctx.settings.data_dir, run_ids)

@@ -603,6 +603,7 @@ class ModelVersion(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "version"),
         Index("ix_model_versions_model_stage", "model_id", "stage"),
+        Index("ux_model_versions_artifact_key", "artifact_key", unique=True),  # 0015
         AUTOINCREMENT,
     )
 

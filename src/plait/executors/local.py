@@ -34,6 +34,7 @@ from plait.executors.reports import (
     Heartbeat,
     Intake,
     LogReport,
+    ModelReport,
     Rejected,
     Report,
     Started,
@@ -42,6 +43,7 @@ from plait.runner import processes
 from plait.runner.prepare import folders, prepare
 from plait.settings import Settings
 from plait.storage import artifact_store
+from plait.storage.artifacts import artifact_key
 
 log = logging.getLogger("plait.executor")
 LOG_BATCH = 64 * 1024  # bytes of output per `log` event
@@ -255,7 +257,25 @@ class LocalExecutor:
                     self._reject(proc, f"artifact {report.name!r}: it could not be stored")
                     continue
                 report = report.model_copy(update={"path": key})
+            elif isinstance(report, ModelReport):
+                hashed = await self._hashed(proc, report)
+                if hashed is None:
+                    continue
+                report = hashed
             self._emit(report)
+
+    async def _hashed(self, proc: _Proc, report: ModelReport) -> ModelReport | None:
+        """The model report with its folder's key and files (size, sha256) read back from
+        the artifact store, where its `artifact` report has just put it."""
+        from plait.models.registry import NotAModelFolder, stored_files
+
+        key = artifact_key(proc.job, report.artifact)
+        try:
+            files = await stored_files(self.artifacts, key)
+        except (NotAModelFolder, OSError, PlaitError) as exc:
+            self._reject(proc, f"model {report.name!r}: {exc}")
+            return None
+        return report.hashed(key, files)
 
     def _exited(self, proc: _Proc) -> Exited:
         code = proc.exit_code if proc.exit_code is not None else -1

@@ -6,7 +6,7 @@ record a task wrote (untrusted bytes) into a report, so a remote worker's execut
 apply the very same checks. A record that fails them is `Rejected` with a reason a user can
 read; it never reaches the scheduler.
 
-A task may write `output`, `metric`, `progress`, `artifact` and `error` records; `started`,
+A task may write `output`, `metric`, `progress`, `artifact`, `model` and `error` records; `started`,
 `heartbeat`, `log` and `exited` come from the executor itself. `dataset` and `log_dataset`
 are a task's requests (plait.dataset, plait.log_dataset): the executor answers them in a
 reply file and they never reach the scheduler.
@@ -190,6 +190,82 @@ class DatasetLog(_Report):
     metadata: Annotated[dict[str, JsonValue], AfterValidator(_bounded_json)] = {}
 
 
+ColumnName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+ColumnType = Literal["double", "float", "long", "int", "bool", "string"]
+MAX_SIGNATURE_BYTES = 64 * 1024
+MAX_SAMPLE_ROWS = 20
+MAX_INPUTS = 200
+
+
+class SignatureInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ColumnName
+    type: ColumnType
+
+
+class SignatureOutput(SignatureInput):
+    shape: Annotated[list[Annotated[int, Field(ge=-1, le=2**31 - 1)]],
+                     Field(min_length=1, max_length=8)] = [-1]  # fmt: skip
+
+
+def _bounded_signature(value: Signature) -> Signature:
+    size = len(value.model_dump_json())
+    if size > MAX_SIGNATURE_BYTES:
+        raise ValueError(f"is {size} bytes as JSON, over {MAX_SIGNATURE_BYTES // 1024} KiB")
+    if len({c.name for c in value.inputs}) != len(value.inputs):
+        raise ValueError("names an input twice")
+    return value
+
+
+class Signature(BaseModel):
+    """What a model takes and gives, with example rows (design.md, "Model folder")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: Annotated[list[SignatureInput], Field(max_length=MAX_INPUTS)] = []
+    outputs: Annotated[list[SignatureOutput], Field(max_length=MAX_INPUTS)] = []
+    sample: Annotated[list[Annotated[dict[str, JsonValue], AfterValidator(_bounded_json)]],
+                      Field(max_length=MAX_SAMPLE_ROWS)] = []  # fmt: skip
+
+
+class ModelFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    size: int
+    sha256: str
+
+
+class ModelReport(_Report):
+    """plait.log_model(...): the folder kept as artifact `artifact` is a model version. A
+    task's record names it; `key` and `files` (each hashed) are added by the server once the
+    folder is in the artifact store, and what a task or a worker put there is dropped."""
+
+    type: Literal["model"] = "model"
+    name: DatasetName
+    artifact: Annotated[str, Field(min_length=1, max_length=MAX_NAME,
+                                   pattern=r"^model-[A-Za-z][A-Za-z0-9_-]*$")]  # fmt: skip
+    flavor: Literal["sklearn", "onnx", "pickle"]
+    signature: Annotated[Signature, AfterValidator(_bounded_signature)] = Signature()
+    framework: Annotated[dict[Annotated[str, Field(max_length=64, pattern=r"^[^\x00]+$")],
+                              Annotated[str, Field(max_length=64, pattern=r"^[^\x00]*$")]],
+                         Field(max_length=32)] = {}  # fmt: skip
+    description: Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00]*$")] = ""
+    tags: Annotated[list[Annotated[str, Field(max_length=64, pattern=r"^[\w.:/-]+$")]],
+                    Field(max_length=50)] = []  # fmt: skip
+    key: str | None = None
+    files: list[ModelFile] | None = None
+
+    def untrusted(self) -> ModelReport:
+        """As a task or a worker may send it: without what only the server may say."""
+        return self.model_copy(update={"key": None, "files": None})
+
+    def hashed(self, key: str, files: list[dict[str, Any]]) -> ModelReport:
+        """With the folder's key and the files the server read there."""
+        return ModelReport.model_validate({**self.model_dump(), "key": key, "files": files})
+
+
 class Exited(_Report):
     type: Literal["exited"] = "exited"
     exit_code: Annotated[int, Field(ge=-255, le=255)]
@@ -217,7 +293,8 @@ TaskRecord = Annotated[
     | ArtifactReport
     | ErrorReport
     | DatasetRequest
-    | DatasetLog,
+    | DatasetLog
+    | ModelReport,
     Field(discriminator="type"),
 ]
 DatasetAsk = DatasetRequest | DatasetLog
@@ -230,6 +307,7 @@ Report = Annotated[
     | ArtifactReport
     | LogReport
     | ErrorReport
+    | ModelReport
     | Exited,
     Field(discriminator="type"),
 ]
@@ -255,7 +333,9 @@ class Intake:
 
 def accept(
     line: bytes | None, intake: Intake
-) -> Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport | DatasetAsk:
+) -> (
+    Output | MetricReport | ProgressReport | ArtifactReport | ErrorReport | DatasetAsk | ModelReport
+):
     """The report a task's record (one line of its events file; None for a line too long to
     read) stands for, checked against every bound; `Rejected` if it is not one (the caller
     drops it and says so). Never raises anything else."""
@@ -278,6 +358,8 @@ def accept(
         if len(intake.output_keys) >= MAX_OUTPUT_KEYS:
             raise Rejected(f"output {report.key!r}: more than {MAX_OUTPUT_KEYS} outputs")
         intake.output_keys.add(report.key)
+    if isinstance(report, ModelReport):
+        return report.untrusted()
     return report
 
 
@@ -286,7 +368,7 @@ def _describe(data: dict[str, Any], exc: Exception) -> str:
     if not isinstance(exc, ValidationError):
         return f"{kind} record nests too deeply"
     if kind not in ("output", "metric", "progress", "artifact", "error", "dataset",
-                    "log_dataset"):  # fmt: skip
+                    "log_dataset", "model"):  # fmt: skip
         return f"type {kind!r} is not a record a task may write"
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in first["loc"] if p != kind)

@@ -28,11 +28,13 @@ from plait.executors.reports import (
     Heartbeat,
     LogReport,
     MetricReport,
+    ModelReport,
     Output,
     ProgressReport,
     Report,
     Started,
 )
+from plait.models import registry as model_registry
 from plait.orchestration.runs import (
     eta_seconds,
     latest_attempts,
@@ -256,13 +258,23 @@ async def _apply_one(
         case LogReport():
             assert ctx.logs is not None, "log reports need the log store"
             await record_log(session, ctx.logs, attempt, report.offset, report.text)
-        case ArtifactReport():
-            session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
-                                 attempt=attempt.attempt, name=report.name,
-                                 path=report.path, size=report.size))  # fmt: skip
+        case ArtifactReport() | ModelReport():
+            await _kept(session, attempt, report)
         case Exited():
             await _finish(session, plans, attempt, report)
             applied.runs.add(attempt.run_id)
+
+
+async def _kept(
+    session: AsyncSession, attempt: TaskAttempt, report: ArtifactReport | ModelReport
+) -> None:
+    """A file the task kept: an artifact's row, or a model version (registry.register)."""
+    if isinstance(report, ModelReport):
+        await model_registry.register(session, attempt, report)
+        return
+    session.add(Artifact(run_id=attempt.run_id, task_key=attempt.task_key,
+                         attempt=attempt.attempt, name=report.name,
+                         path=report.path, size=report.size))  # fmt: skip
 
 
 def _settled(attempt: TaskAttempt, report: Report, applied: Applied) -> None:

@@ -83,13 +83,18 @@ async def append_log(store: LogStore, ref: AttemptLike, offset: int, data: bytes
     return await store.append(ref, offset, data)
 
 
+def save_artifact_name(name: str) -> None:
+    """The SDK's rule for an artifact's name: no `/`, not `.` or `..`, at most MAX_NAME."""
+    if not name or len(name) > MAX_NAME or "/" in name or "\x00" in name or name in (".", ".."):
+        raise InvalidInput([FieldError(("path", "name"), "is not a valid artifact name")])
+
+
 async def save_artifact(
     store: ArtifactStore, ref: AttemptLike, name: str, chunks: AsyncIterable[bytes]
 ) -> tuple[str, int]:
     """Keeps an uploaded artifact; its key (for `artifacts.path`) and size. The name follows
     the SDK's rule (no `/`, not `.` or `..`); the size is bounded by limits.MAX_SIZE."""
-    if not name or len(name) > MAX_NAME or "/" in name or "\x00" in name or name in (".", ".."):
-        raise InvalidInput([FieldError(("path", "name"), "is not a valid artifact name")])
+    save_artifact_name(name)
     size = await store.put_stream(ref, name, _bounded(chunks))
     return artifact_key(ref, name), size
 

@@ -75,9 +75,13 @@ class ExecApi:
         _check(answer)
         return int(answer.json()["size"])
 
-    async def artifact(self, attempt_id: int, name: str, path: Path) -> None:
+    async def artifact(
+        self, attempt_id: int, name: str, path: Path, member: str | None = None
+    ) -> None:
+        """Upload a file artifact, or one file (`member`, a relative path) of a folder."""
         where = f"/attempts/{attempt_id}/artifacts/{quote(name, safe='')}"
-        answer = await self.request("PUT", where, content=lambda: _chunks(path))
+        params = {"member": member} if member is not None else None
+        answer = await self.request("PUT", where, content=lambda: _chunks(path), params=params)
         if answer.status_code == 409:  # not running any more: its exit will say why
             log.warning("artifact %r of attempt %d not kept: %s", name, attempt_id,
                         _detail(answer))  # fmt: skip

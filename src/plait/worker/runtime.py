@@ -27,17 +27,20 @@ from plait.executors.reports import (
     Exited,
     Heartbeat,
     MetricReport,
+    ModelReport,
     Output,
     ProgressReport,
     Report,
 )
 from plait.runner.prepare import folders
 from plait.settings import Settings
+from plait.storage.files import members
 from plait.worker.client import CHUNK, ExecApi, Refused, Unreachable
 
 log = logging.getLogger("plait.worker")
 T = TypeVar("T")
-SHIPPED = (Heartbeat, Output, MetricReport, ProgressReport, ErrorReport)  # sent as records
+# sent as records
+SHIPPED = (Heartbeat, Output, MetricReport, ProgressReport, ErrorReport, ModelReport)
 BATCH_BYTES = 512 * 1024  # of reports per request: below the server's body limit (1 MiB)
 
 
@@ -164,9 +167,10 @@ class Runtime:
     async def _ship_artifact(self, attempt_id: int, artifact: ArtifactReport) -> None:
         """The file the local executor kept (its key is under <data_dir>/artifacts)."""
         path = self.settings.data_dir / "artifacts" / artifact.path
-        if path.is_dir():  # the execution API takes files; a folder is not shipped yet
-            log.warning("attempt %d: folder artifact %r not shipped (files only)",
-                        attempt_id, artifact.name)  # fmt: skip
+        if path.is_dir():  # a folder (a model's): file by file, each named by its place
+            inside = path.resolve()
+            for real, member in await asyncio.to_thread(lambda: list(members(inside, inside))):
+                await self.api.artifact(attempt_id, artifact.name, real, member=member)
             return
         await self.api.artifact(attempt_id, artifact.name, path)
 
