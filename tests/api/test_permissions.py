@@ -35,6 +35,7 @@ PUBLIC = {
 }
 WF = "/api/v1/workflows/{ref}"
 DS1 = "/api/v1/datasets/{dataset}"
+MV = "/api/v1/models/{model}/versions/{version}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
 RULES = {
     ("POST", "/api/v1/auth/logout"): "viewer",
@@ -142,6 +143,11 @@ RULES = {
     ("GET", f"{DS1}/versions/{{version}}/download"): "viewer",
     ("GET", f"{DS1}/versions/{{version}}/lineage"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/datasets"): "viewer",
+    # model exports: editors convert, viewers download
+    ("POST", f"{MV}/export"): "editor",
+    ("GET", f"{MV}/exports"): "viewer",
+    ("GET", f"{MV}/exports/{{format}}/download"): "viewer",
+    ("GET", f"{MV}/package"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -187,6 +193,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): {"name": "iris"},
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
+    ("POST", f"{MV}/export"): {"format": "onnx"},
 }
 
 
@@ -257,7 +264,8 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
                                  {"Authorization": f"Bearer {worker.json()['token']}"})  # fmt: skip
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
-            "sweep_id": 1, "dataset": "iris", "version": 1, **notify}  # fmt: skip
+            "sweep_id": 1, "dataset": "iris", "version": 1, "model": "iris", "format": "onnx",
+            **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

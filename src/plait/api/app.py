@@ -20,6 +20,7 @@ from plait.api import (
     history,
     hooks,
     lineage,
+    model_exports,
     notifications,
     openapi,
     problems,
@@ -78,6 +79,7 @@ ROUTERS = (
     ws,
     datasets_api,
     exec_datasets,
+    model_exports,
 )
 
 
