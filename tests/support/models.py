@@ -137,3 +137,33 @@ async def log_model_version(
             task_key=ref.task_key, attempt=ref.attempt, created_by=user_id,
         ))  # fmt: skip
     return number
+
+
+def log_model_version_on(data_dir: Path, workflow: str, name: str, **kwargs: Any) -> int:
+    """`log_model_version` into a running server's SQLite database and local artifact store
+    (`<data_dir>/plait.db`, `<data_dir>/artifacts`), from synchronous code (a browser test):
+    in a thread of its own, whose event loop nothing else shares."""
+    import asyncio
+    import threading
+
+    from plait.storage.artifacts import LocalArtifactStore
+
+    async def log() -> int:
+        db = Database(f"sqlite+aiosqlite:///{data_dir / 'plait.db'}")
+        try:
+            return await log_model_version(db, LocalArtifactStore(data_dir), workflow, name,
+                                           **kwargs)  # fmt: skip
+        finally:
+            await db.dispose()
+
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(asyncio.run(log())))
+    thread.start()
+    thread.join()
+    assert found, "the model version was not logged"
+    return found[0]
+
+
+def data_dir(running: Any) -> Path:
+    """The data directory of a server started by `tests.cli.conftest.running_plait`."""
+    return Path(running.server.stdout_path).parent.parent / "data"

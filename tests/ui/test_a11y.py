@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.cli.conftest import Plait
+from tests.support.models import classifier, data_dir, log_model_version_on
 from tests.ui.axe import Audit
 from tests.ui.conftest import create_workflow, open_page
 
@@ -62,7 +63,12 @@ def tour(plait: Plait) -> dict[str, int]:
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
         wait_for_run(plait, row["run_id"])
-    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"], "sweep": sweep["id"]}
+    model = log_model_version_on(data_dir(plait), "tour", "tour-model", obj=classifier())
+    exported = plait.http.post(f"/api/v1/models/tour-model/versions/{model}/export", json={},
+                               timeout=120)  # fmt: skip
+    assert exported.status_code == 201, exported.text
+    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"], "sweep": sweep["id"],
+            "model": model}  # fmt: skip
 
 
 def heartbeat(plait: Plait) -> None:
@@ -171,6 +177,8 @@ def test_every_page_is_accessible(
     page.get_by_role("button", name="Lineage").click()
     expect(page.get_by_test_id("lineage")).to_be_visible()
     audit.check("a version's lineage")
+    visit(audit, f"/models/tour-model/versions/{tour['model']}/export",
+          shows("[data-testid=export-result]"))  # fmt: skip
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

@@ -18,6 +18,7 @@ from plait.cli import (
     backfills,
     compare,
     datasets,
+    exports,
     hooks,
     notify,
     results,
@@ -54,6 +55,7 @@ app.add_typer(notify.rules_app, name="rules")
 app.add_typer(admin_app, name="admin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(datasets.datasets_app, name="datasets")
+app.add_typer(exports.models_app, name="models")
 
 
 def _version(wanted: bool) -> None:

@@ -19,6 +19,7 @@ const pages = {
   templates: () => import("./pages/templates.js"),
   sweep: () => import("./pages/sweep.js"),
   datasets: () => import("./pages/datasets.js"),
+  model_export: () => import("./pages/model_export.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -36,6 +37,7 @@ const ROUTES = [
   [/^\/sweeps\/(\d+)$/, "sweep", "SweepPage", (m) => ({ key: m[1], id: Number(m[1]) })],
   [/^\/datasets$/, "datasets", "DatasetsPage", () => ({})],
   [/^\/datasets\/([^/]+)$/, "datasets", "DatasetPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
+  [/^\/models\/([^/]+)\/versions\/(\d+)\/export$/, "model_export", "ModelExportPage", (m) => ({ key: m[0], name: decodeURIComponent(m[1]), version: Number(m[2]) })],
 ];
 
 const loaded = {};
