@@ -34,7 +34,7 @@ def test_export_a_version_see_the_difference_and_download_it(
     page.evaluate(WATCH_PROGRESS)
     page.get_by_role("button", name="Export to ONNX").click()
     result = page.get_by_test_id("export-result")
-    expect(result).to_contain_text("converted to ONNX; largest difference on the sample",
+    expect(result).to_contain_text("Converted to ONNX; largest difference on the sample",
                                    timeout=60_000)  # fmt: skip
     assert page.evaluate("window.sawProgress") is True
     expect(page.get_by_test_id("max-abs-diff")).to_contain_text("(within tolerance)")

@@ -65,12 +65,15 @@ def export_out(name: str, version: int, row: ModelExport, creator: str | None) -
     within = bool(row.meta.get("within_tolerance"))
     diff = row.max_abs_diff
     tolerance = row.meta.get("tolerance")
-    message = (
-        f"converted to {row.format.upper()}; largest difference on the sample {diff:.3g}"
-        if within and diff is not None
-        else f"converted, but its outputs differ from the original's by {diff} on the sample, "
-        f"more than the tolerance {tolerance}: check it before serving it"
-    )
+    if diff is None:
+        message = "Converted, but not compared with the original: check it before serving it"
+    elif within:
+        message = f"Converted to {row.format.upper()}; largest difference on the sample {diff:.3g}"
+    else:
+        message = (
+            f"Converted, but its outputs differ from the original's by {diff:.3g} on the "
+            f"sample, more than the tolerance {tolerance}: check it before serving it"
+        )
     base = f"{VERSION.format(model=name, version=version)}"
     return {"model": name, "version": version, "format": row.format, "size": row.size,
             "sha256": row.checksum, "max_abs_diff": diff, "within_tolerance": within,
@@ -88,7 +91,7 @@ async def _creator(session: Any, user_id: int | None) -> str | None:
 
 @router.post(VERSION + "/export", status_code=status.HTTP_201_CREATED, response_model=ExportOut,
              responses={200: {"description": "The existing export (no `replace`)."},
-                        **errors(409)})  # fmt: skip
+                        **errors(409, 503)})  # fmt: skip
 async def export_version(
     name: ModelName, version: VersionNo, body: ExportRequest, who: Editor, ctx: Ctx,
     response: Response,
