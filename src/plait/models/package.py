@@ -9,9 +9,11 @@ temporary file, in a thread; `zip_response` streams it and removes it afterwards
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -30,6 +32,7 @@ from plait.storage.artifacts import ArtifactStore
 PREDICT = "predict_template.py"  # shipped beside this module, copied in as predict.py
 NUMPY_RANGE = "numpy>=1.24,<3"
 ORT_FLOOR = "1.17"
+STALE_SECONDS = 3600
 
 
 async def package(
@@ -69,6 +72,7 @@ def _build(
 ) -> Path:
     root = settings.data_dir / "cache" / "packages"
     root.mkdir(parents=True, exist_ok=True)
+    _forget_stale(root)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".package-", suffix=".zip")
     os.close(fd)
     try:
@@ -82,6 +86,15 @@ def _build(
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
+
+
+def _forget_stale(root: Path) -> None:
+    """Zips left by responses that never finished (a client gone mid-download)."""
+    old = time.time() - STALE_SECONDS
+    for path in root.glob(".package-*.zip"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < old:
+                path.unlink()
 
 
 def requirements(meta: dict[str, Any]) -> str:
