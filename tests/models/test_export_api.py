@@ -3,6 +3,7 @@ original model, what is kept and listed, and every refusal a person can meet."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import pickle
 from typing import Any
@@ -179,3 +180,21 @@ class Custom:
 
     def predict(self, x: Any) -> Any:
         return x
+
+
+async def test_two_first_exports_at_once_keep_one(
+    app: FastAPI, client: httpx.AsyncClient, accounts: Accounts, workflow: str
+) -> None:
+    path = await version(app, workflow, "iris", obj=classifier())
+    both = await asyncio.gather(*(
+        client.post(f"{path}/export", json={"format": "onnx"}, headers=accounts[who].headers)
+        for who in ("editor", "other_editor")
+    ))  # fmt: skip
+    assert sorted(r.status_code for r in both) == [200, 201], [r.text for r in both]
+    assert both[0].json()["sha256"] == both[1].json()["sha256"]
+    assert both[0].json()["created_by"] == both[1].json()["created_by"]
+    listed = (await client.get(f"{path}/exports", headers=accounts["viewer"].headers)).json()
+    assert len(listed) == 1 and listed[0]["created_at"] == both[0].json()["created_at"]
+    async with app.state.plait.db.read() as s:
+        events = list(await s.scalars(select(Event).where(Event.type == "model.exported")))
+    assert len(events) == 1

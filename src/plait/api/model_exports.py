@@ -115,9 +115,11 @@ async def export_version(
     finally:
         export.discard(converted.folder)
     saved, created = await _save(ctx, who, name, row, fmt, key, converted, body.replace)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return export_out(name, version, saved, who.username if created else None)
+    if created:
+        return export_out(name, version, saved, who.username)
+    response.status_code = status.HTTP_200_OK  # another request's conversion was kept first
+    async with ctx.db.read() as session:
+        return export_out(name, version, saved, await _creator(session, saved.created_by))
 
 
 async def _save(ctx: Context, who: Principal, name: str, version: ModelVersion, fmt: str,
