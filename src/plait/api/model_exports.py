@@ -31,14 +31,16 @@ ModelName = Annotated[
     str, Path(alias="model", max_length=NAME_MAX, pattern=NAME_PATTERN, description="Its name.")
 ]
 VersionNo = Annotated[int, Path(ge=1, le=2**31 - 1), Digits]
-FormatName = Annotated[str, Path(alias="format", max_length=32, description="onnx")]
+FormatName = Annotated[str, Path(alias="format", max_length=32, description="onnx",
+                                 json_schema_extra={"enum": list(export.FORMATS)})]  # fmt: skip
 VERSION = "/api/v1/models/{model}/versions/{version}"
 
 
 class ExportRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
-    format: str = Field(default="onnx", max_length=32, description="onnx (the only one today).")
+    format: str = Field(default="onnx", max_length=32, description="onnx (the only one today).",
+                        json_schema_extra={"enum": list(export.FORMATS)})  # fmt: skip
     replace: bool = Field(default=False, description="Convert again over an existing export.")
 
 
