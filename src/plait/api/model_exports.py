@@ -5,6 +5,7 @@ predict.py, requirements.txt, README.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -115,7 +116,7 @@ async def export_version(
     try:
         key = await export.keep(ctx.artifacts, row, converted, fmt)
     finally:
-        export.discard(converted.folder)
+        await asyncio.to_thread(export.discard, converted.folder)
     saved, created = await _save(ctx, who, name, row, fmt, key, converted, body.replace)
     if created:
         return export_out(name, version, saved, who.username)
