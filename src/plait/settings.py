@@ -272,6 +272,23 @@ class Settings(BaseSettings):
     tracking_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Longest one forward may take before it is retried."
     )
+    export_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest a model's conversion to ONNX may take (its process is then killed "
+        "and the export refused).",
+    )
+    export_tolerance: float = Field(
+        default=1e-4,
+        ge=0,
+        description="An ONNX export whose outputs differ from the original model's by more "
+        "than this on the signature's sample is kept, but marked as not within tolerance.",
+    )
+    export_max_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1024 * 1024,
+        description="Largest file the conversion process may write (its ONNX model).",
+    )
 
     chat_provider: Literal["rules", "openai"] = Field(
         default="rules",

@@ -36,6 +36,7 @@ PUBLIC = {
 WF = "/api/v1/workflows/{ref}"
 DS1 = "/api/v1/datasets/{dataset}"
 M1 = "/api/v1/models/{model}"
+MV = "/api/v1/models/{model}/versions/{version}"
 # The least a caller needs. "owner": an editor who owns the workflow, or an admin.
 RULES = {
     ("POST", "/api/v1/auth/logout"): "viewer",
@@ -160,6 +161,11 @@ RULES = {
     ("GET", f"{M1}/versions/{{version}}/lineage"): "viewer",
     ("GET", f"{M1}/versions/{{version}}/files/{{path}}"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/models"): "viewer",
+    # model exports: editors convert, viewers download
+    ("POST", f"{MV}/export"): "editor",
+    ("GET", f"{MV}/exports"): "viewer",
+    ("GET", f"{MV}/exports/{{format}}/download"): "viewer",
+    ("GET", f"{MV}/package"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -210,6 +216,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", M1): {"description": "changed"},
     ("PATCH", f"{M1}/versions/{{version}}"): {"description": "changed"},
     ("POST", f"{M1}/versions/{{version}}/stage"): {"stage": "staging"},
+    ("POST", f"{MV}/export"): {"format": "onnx"},
 }
 
 
@@ -283,6 +290,8 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
             "sweep_id": 1, "dataset": "iris", "version": 1, "session_id": 1, "model": "iris",
             "path": "MLmodel.json", **notify}  # fmt: skip
+            "sweep_id": 1, "dataset": "iris", "version": 1, "model": "iris", "format": "onnx",
+            **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

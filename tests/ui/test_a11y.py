@@ -76,7 +76,11 @@ def tour(plait: Plait) -> dict[str, int]:
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
         wait_for_run(plait, row["run_id"])
-    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"], "sweep": sweep["id"]}
+    exported = plait.http.post("/api/v1/models/tour-model/versions/1/export", json={},
+                               timeout=120)  # fmt: skip
+    assert exported.status_code == 201, exported.text
+    return {"workflow": wf["id"], "run": run["id"], "failed": failed["id"], "sweep": sweep["id"],
+            "model": 1}  # fmt: skip
 
 
 def heartbeat(plait: Plait) -> None:
@@ -198,6 +202,8 @@ def test_every_page_is_accessible(
     expect(page.get_by_role("alertdialog")).to_be_visible()
     audit.check("a stage change's confirmation")
     page.keyboard.press("Escape")
+    visit(audit, f"/models/tour-model/versions/{tour['model']}/export",
+          shows("[data-testid=export-result]"))  # fmt: skip
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

@@ -20,6 +20,7 @@ from plait.api import (
     history,
     hooks,
     lineage,
+    model_exports,
     notifications,
     openapi,
     problems,
@@ -82,6 +83,7 @@ ROUTERS = (
     exec_datasets,
     chat_api,
     models_api,
+    model_exports,
 )
 
 

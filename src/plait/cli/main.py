@@ -18,6 +18,7 @@ from plait.cli import (
     backfills,
     compare,
     datasets,
+    exports,
     hooks,
     models,
     notify,
@@ -56,6 +57,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(datasets.datasets_app, name="datasets")
 app.add_typer(models.models_app, name="models")
+exports.register(models.models_app)
 
 
 def _version(wanted: bool) -> None:

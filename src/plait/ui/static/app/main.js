@@ -21,6 +21,7 @@ const pages = {
   sweep: () => import("./pages/sweep.js"),
   datasets: () => import("./pages/datasets.js"),
   models: () => import("./pages/models.js"),
+  model_export: () => import("./pages/model_export.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -40,6 +41,7 @@ const ROUTES = [
   [/^\/datasets\/([^/]+)$/, "datasets", "DatasetPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
   [/^\/models$/, "models", "ModelsPage", () => ({})],
   [/^\/models\/([^/]+)$/, "models", "ModelPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
+  [/^\/models\/([^/]+)\/versions\/(\d+)\/export$/, "model_export", "ModelExportPage", (m) => ({ key: m[0], name: decodeURIComponent(m[1]), version: Number(m[2]) })],
 ];
 
 const loaded = {};

@@ -5,6 +5,7 @@ import { useState } from "preact/hooks";
 import { api, q, ApiError } from "../api.js";
 import { html, Link, Time, useLoad, ErrorBox, Empty, Spinner, Pager, canEdit, title, toast, ask, number } from "../ui.js";
 import { size } from "./datasets.js";
+import { ExportPanel } from "../exports.js";
 
 const PAGE = 50;
 const enc = encodeURIComponent;
@@ -126,9 +127,7 @@ function VersionView({ name, version, onChanged }) {
     ${v.description ? html`<p>${v.description}</p>` : null}
     ${canEdit() ? html`<div class="row" data-testid="stage-buttons">${MOVES.filter(([s]) => s !== v.stage).map(([stage, label, danger]) => html`
       <button class=${stage === "production" ? "primary" : danger ? "ghost" : ""} disabled=${busy} onClick=${() => move(stage, label, danger)}>${label}</button>`)}</div>` : null}
-    ${
-      // MOUNT: export + deploy
-      null}
+    ${v.flavor !== "onnx" ? html`<${ExportPanel} model=${name} version=${v.version} />` : null}
     <h3>Lineage</h3>
     <ul data-testid="model-lineage">
       ${lineage.run ? html`<li>Made by <${Link} href=${`/runs/${lineage.run.id}`}>run ${lineage.run.id}</${Link}> of <b>${lineage.run.workflow}</b>, task <code>${lineage.run.task_key}</code> · ${lineage.run.status}</li>`
