@@ -289,9 +289,7 @@ async def ids(app: FastAPI, client: httpx.AsyncClient, accounts: Accounts) -> di
     return {"user_id": spare.id, "token_id": token.json()["id"], "run_id": run.json()["id"],
             "artifact_id": 1, "hook_id": hook.json()["id"], "attempt_id": 10**9, "backfill_id": 1,
             "sweep_id": 1, "dataset": "iris", "version": 1, "session_id": 1, "model": "iris",
-            "path": "MLmodel.json", **notify}  # fmt: skip
-            "sweep_id": 1, "dataset": "iris", "version": 1, "model": "iris", "format": "onnx",
-            **notify}  # fmt: skip
+            "path": "MLmodel.json", "format": "onnx", **notify}  # fmt: skip
 
 
 async def test_no_token_no_entry(client: httpx.AsyncClient, ids: dict[str, Any]) -> None:

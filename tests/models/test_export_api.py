@@ -16,7 +16,14 @@ from sqlalchemy import select
 
 from plait.db.models import AuditEvent, Event
 from tests.conftest import Account
-from tests.support.model_versions import COLUMNS, classifier, iris, log_model_version, regressor, signature
+from tests.support.model_versions import (
+    COLUMNS,
+    classifier,
+    iris,
+    log_model_version,
+    regressor,
+    signature,
+)
 
 Accounts = dict[str, Account]
 V = "/api/v1/models/{}/versions/{}"
