@@ -272,6 +272,13 @@ class Settings(BaseSettings):
     tracking_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Longest one forward may take before it is retried."
     )
+    serving: bool = Field(
+        default=True,
+        description="Serve deployments from this server process (one serving process each).",
+    )
+    serving_load_seconds: float = Field(
+        default=120.0, gt=0, description="Longest a deployment's model may take to load."
+    )
 
     @property
     def tracking_adapters(self) -> list[str]:

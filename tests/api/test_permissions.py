@@ -142,6 +142,14 @@ RULES = {
     ("GET", f"{DS1}/versions/{{version}}/download"): "viewer",
     ("GET", f"{DS1}/versions/{{version}}/lineage"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/datasets"): "viewer",
+    # deployments: editors deploy, switch and stop; anyone signed in (API tokens too) predicts
+    ("GET", "/api/v1/deployments"): "viewer",
+    ("POST", "/api/v1/deployments"): "editor",
+    ("GET", "/api/v1/deployments/{name}"): "viewer",
+    ("PATCH", "/api/v1/deployments/{name}"): "editor",
+    ("DELETE", "/api/v1/deployments/{name}"): "editor",
+    ("POST", "/api/v1/deployments/{name}/predict"): "viewer",
+    ("GET", "/api/v1/deployments/{name}/package"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -187,6 +195,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/exec/attempts/{attempt_id}/resolve-dataset"): {"name": "iris"},
     ("PATCH", DS1): {"description": "changed"},
     ("POST", f"{DS1}/versions"): {"uri": "s3://bucket/iris.csv"},
+    ("POST", "/api/v1/deployments"): {"name": "d", "model": "iris", "stage": "production"},
+    ("PATCH", "/api/v1/deployments/{name}"): {"max_batch": 10},
 }
 
 

@@ -37,6 +37,7 @@ from plait.api import (
     yaml_export,
 )
 from plait.api import datasets as datasets_api
+from plait.api import deployments as deployments_api
 from plait.api import exec as exec_api
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext, upload_limits
@@ -78,6 +79,7 @@ ROUTERS = (
     ws,
     datasets_api,
     exec_datasets,
+    deployments_api,
 )
 
 
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with services.running(
             settings,
             scheduler=settings.scheduler,
+            serve=settings.serving,
             before_scheduler=lambda db: first_start(db, settings),
         ) as running:
             db = running.db
