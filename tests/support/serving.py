@@ -4,11 +4,13 @@ folder kept in the artifact store under a run's attempt, and the registry's rows
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import pickle
 import platform
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,10 @@ from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 
+from plait.db.engine import Database
 from plait.db.models import Model, ModelExport, ModelVersion, Run, Workflow
 from plait.storage import ArtifactStore
+from plait.storage.artifacts import LocalArtifactStore
 
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -95,9 +99,8 @@ def _file_entry(path: Path) -> dict[str, Any]:
     return {"name": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-async def _run_id(app: FastAPI) -> int:
+async def _run_id(db: Database) -> int:
     """A run to keep model folders under (one per test database)."""
-    db = app.state.plait.db
     async with db.write() as session:
         found = (await session.execute(select(Run.id).limit(1))).scalar_one_or_none()
         if found is not None:
@@ -125,9 +128,28 @@ async def add_version(
     """A new version of model `name`: its folder (MLmodel.json + the model file) kept under
     the run's attempt `fit/<version>` as `model-<name>`, and its rows. `model` is a fitted
     estimator or the model file's bytes (a corrupt one, a crafted pickle)."""
-    store: ArtifactStore = app.state.plait.artifacts
-    db = app.state.plait.db
-    run_id = await _run_id(app)
+    return await add_version_to(
+        app.state.plait.db,
+        app.state.plait.artifacts,
+        model,
+        name=name,
+        flavor=flavor,
+        stage=stage,
+        sig=sig,
+    )
+
+
+async def add_version_to(
+    db: Database,
+    store: ArtifactStore,
+    model: Any,
+    *,
+    name: str = "iris",
+    flavor: str = "sklearn",
+    stage: str = "none",
+    sig: dict[str, Any] | None = None,
+) -> ModelVersion:
+    run_id = await _run_id(db)
     sig = signature() if sig is None else sig
     async with db.write() as session:
         found = (
@@ -207,3 +229,24 @@ async def add_export(app: FastAPI, version: ModelVersion, model: LogisticRegress
                 meta=meta,
             )
         )
+
+
+def data_dir_of(plait: Any) -> Path:
+    """The data directory of a server started by tests/cli's `running_plait` (beside its
+    logs folder)."""
+    return Path(plait.server.stdout_path).parent.parent / "data"
+
+
+def register(data_dir: Path, model: Any, **options: Any) -> None:
+    """A version added to a running server's own (SQLite) database and artifact store, from
+    a synchronous test (a browser test): in a thread of its own, with an event loop of its own."""
+
+    async def add() -> None:
+        db = Database(f"sqlite+aiosqlite:///{data_dir / 'plait.db'}")
+        try:
+            await add_version_to(db, LocalArtifactStore(data_dir), model, **options)
+        finally:
+            await db.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, add()).result()

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.cli.conftest import Plait
+from tests.support.serving import data_dir_of, register, train
 from tests.ui.axe import Audit
 from tests.ui.conftest import create_workflow, open_page
 
@@ -58,6 +59,9 @@ def tour(plait: Plait) -> dict[str, int]:
     plait.http.post("/api/v1/datasets", json={"name": "tour-data", "tags": ["a11y"]})
     plait.http.post("/api/v1/datasets/tour-data/versions",
                     files={"file": ("t.csv", b"a,b\n1,2\n")}).raise_for_status()  # fmt: skip
+    register(data_dir_of(plait), train(), name="tour-model")
+    deployment = {"name": "tour-api", "model": "tour-model", "version": 1}
+    plait.http.post("/api/v1/deployments", json=deployment).raise_for_status()
     swept = {"grid": {"rows": [1, 2]}, "max_parallel": 2, "metric": "loss", "direction": "min"}
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
@@ -171,6 +175,12 @@ def test_every_page_is_accessible(
     page.get_by_role("button", name="Lineage").click()
     expect(page.get_by_test_id("lineage")).to_be_visible()
     audit.check("a version's lineage")
+    visit(audit, "/deployments", shows("[data-deployment=tour-api]", "tour-model"))
+    page.get_by_role("button", name="Deploy a model").click()
+    expect(page.get_by_role("dialog", name="Deploy a model")).to_be_visible()
+    audit.check("the deploy dialog")
+    page.keyboard.press("Escape")
+    visit(audit, "/deployments/tour-api", shows("[data-testid=try-it]", "sepal_length"))
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

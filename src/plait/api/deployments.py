@@ -82,6 +82,11 @@ class DeploymentOut(BaseModel):
         "own flavor) or onnx-export (the version's ONNX export)."
     )
     traffic: TrafficOut | None = Field(description="This server process's counts.")
+    signature: dict[str, Any] | None = Field(
+        default=None,
+        description="On one deployment: the inputs and first sample row of the version it "
+        "serves (or will serve), for a form to ask it.",
+    )
 
 
 class PredictIn(BaseModel):
@@ -147,7 +152,9 @@ async def list_deployments(who: Viewer, ctx: Ctx, request: Request) -> Any:
 @router.get("/api/v1/deployments/{name}", response_model=DeploymentOut)
 async def get_deployment(name: DeploymentName, who: Viewer, ctx: Ctx, request: Request) -> Any:
     async with ctx.db.read() as session:
-        (out,) = await store.describe(session, [await store.get(session, name)])
+        dep = await store.get(session, name)
+        (out,) = await store.describe(session, [dep])
+        out["signature"] = await store.signature_of(session, dep)
     return _with_traffic(request, [out])[0]
 
 

@@ -31,6 +31,7 @@ from plait.cli import (
 from plait.cli.admin import admin_app
 from plait.cli.client import Client, Login
 from plait.cli.common import api_command, choose_server, connect, err, global_url, out
+from plait.cli.deployments import deployments_app
 from plait.cli.tokens import tokens_app
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.add_typer(notify.rules_app, name="rules")
 app.add_typer(admin_app, name="admin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(datasets.datasets_app, name="datasets")
+app.add_typer(deployments_app, name="deployments")
 
 
 def _version(wanted: bool) -> None:

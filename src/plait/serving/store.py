@@ -189,3 +189,15 @@ async def describe(session: AsyncSession, deps: list[Deployment]) -> list[dict[s
         }
         for d in deps
     ]
+
+
+async def signature_of(session: AsyncSession, dep: Deployment) -> dict[str, Any] | None:
+    """The inputs and first sample row of the version `dep` serves (or, before it serves,
+    its fixed version's)."""
+    version_id = dep.serving_version_id or dep.version_id
+    version = await session.get(ModelVersion, version_id) if version_id else None
+    if version is None:
+        return None
+    signature = version.signature or {}
+    sample = signature.get("sample") or []
+    return {"inputs": signature.get("inputs") or [], "sample": sample[:1]}

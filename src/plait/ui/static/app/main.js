@@ -19,6 +19,7 @@ const pages = {
   templates: () => import("./pages/templates.js"),
   sweep: () => import("./pages/sweep.js"),
   datasets: () => import("./pages/datasets.js"),
+  deployments: () => import("./pages/deployments.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -36,6 +37,8 @@ const ROUTES = [
   [/^\/sweeps\/(\d+)$/, "sweep", "SweepPage", (m) => ({ key: m[1], id: Number(m[1]) })],
   [/^\/datasets$/, "datasets", "DatasetsPage", () => ({})],
   [/^\/datasets\/([^/]+)$/, "datasets", "DatasetPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
+  [/^\/deployments$/, "deployments", "DeploymentsPage", () => ({})],
+  [/^\/deployments\/([^/]+)$/, "deployments", "DeploymentPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
 ];
 
 const loaded = {};
@@ -125,7 +128,7 @@ function TopBar({ user, onHelp }) {
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
-    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
+    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/deployments", "Deployments")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
     <button class="icon" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onHelp}>?</button>
