@@ -83,11 +83,16 @@ async def test_nan_and_infinity_are_refused(client: httpx.AsyncClient, served: A
 
 
 async def test_more_rows_than_max_batch_are_refused_saying_the_limit(
-    client: httpx.AsyncClient, served: Account
+    client: httpx.AsyncClient, served: Account, accounts: dict[str, Account]
 ) -> None:
+    editor = accounts["editor"]
     found = fields(await predict(client, served, "iris-api", [GOOD] * 51))
     assert found == {"rows": "at most 50 rows per request (this deployment's max_batch), got 51"}
     assert (await predict(client, served, "iris-api", [GOOD] * 50)).status_code == 200
+    patched = await client.patch("/api/v1/deployments/iris-api", json={"max_batch": 60},
+                                 headers=editor.headers)  # fmt: skip
+    assert patched.status_code == 200 and patched.json()["max_batch"] == 60
+    assert (await predict(client, served, "iris-api", [GOOD] * 51)).status_code == 200
 
 
 async def test_at_most_twenty_errors_are_listed(client: httpx.AsyncClient, served: Account) -> None:
@@ -123,7 +128,10 @@ async def test_no_such_deployment_and_one_not_serving_yet(
     shown = await wait_for(client, served, "iris-prod", "pending")
     waiting = await predict(client, served, "iris-prod", [GOOD])
     assert waiting.status_code == 503
-    assert "not serving yet (status pending)" in waiting.json()["detail"]
+    assert waiting.json()["detail"] == (
+        "deployment 'iris-prod' is not serving yet (status pending: "
+        "no version of model 'iris' is in stage 'production')"
+    )
     shown = (await client.get("/api/v1/deployments/iris-prod", headers=served.headers)).json()
     assert shown["error"] == "no version of model 'iris' is in stage 'production'"
 

@@ -103,15 +103,21 @@ class PredictOut(BaseModel):
     latency_ms: float = Field(description="Time in the server: checks and the model.")
 
 
-def supervisor_of(request: Request) -> Supervisor:
+def here(request: Request) -> Supervisor | None:
+    """This server process's supervisor (None under PLAIT_SERVING=false)."""
     found: Supervisor | None = getattr(request.app.state.services, "supervisor", None)
+    return found
+
+
+def supervisor_of(request: Request) -> Supervisor:
+    found = here(request)
     if found is None:
         raise Unavailable("this server process serves no deployments (PLAIT_SERVING=false)")
     return found
 
 
 def _with_traffic(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: Supervisor | None = getattr(request.app.state.services, "supervisor", None)
+    found = here(request)
     for row in rows:
         slot = found.slot(row["name"]) if found is not None else None
         row["traffic"] = slot.traffic.summary() if slot is not None else None
@@ -137,7 +143,8 @@ async def create_deployment(
         dep = await store.create(session, who, **body.model_dump())
     async with ctx.db.read() as session:
         (out,) = await store.describe(session, [await store.get(session, dep.name)])
-    supervisor_of(request).wake()
+    if (supervisor := here(request)) is not None:
+        supervisor.wake()
     response.headers["Location"] = f"/api/v1/deployments/{dep.name}"
     return _with_traffic(request, [out])[0]
 
@@ -170,7 +177,9 @@ async def patch_deployment(
             session, who, await store.get(session, name), body.model_dump(exclude_unset=True)
         )
         (out,) = await store.describe(session, [dep])
-    supervisor_of(request).wake()
+    if (supervisor := here(request)) is not None:
+        supervisor.limit(name, out["max_batch"])
+        supervisor.wake()
     return _with_traffic(request, [out])[0]
 
 
@@ -179,7 +188,8 @@ async def delete_deployment(name: DeploymentName, who: Editor, ctx: Ctx, request
     """Stop serving (requests in flight are answered first) and forget the deployment."""
     async with ctx.db.write() as session:
         await store.delete(session, who, await store.get(session, name))
-    supervisor_of(request).wake()
+    if (supervisor := here(request)) is not None:
+        supervisor.forget(name)
 
 
 @router.post(

@@ -179,10 +179,7 @@ class Supervisor:
         slot = self.slots.get(dep.name)
         if slot is None:
             slot = self.slots[dep.name] = Slot(dep.id, dep.name, dep.max_batch, dep.status)
-        if slot.max_batch != dep.max_batch:
-            slot.max_batch = dep.max_batch
-            if slot.serving is not None:
-                slot.validator = Validator.of(slot.serving.signature, dep.max_batch)
+        self.limit(dep.name, dep.max_batch)
         if slot.task is not None and not slot.task.done():
             return  # a load under way: it wakes the loop again when it ends
         if target is None:
@@ -198,6 +195,20 @@ class Supervisor:
         if slot.failed == (target.ident, dep.updated_at):
             return  # failed as it stands: tried again when the deployment changes
         slot.task = asyncio.create_task(self._load(slot, target, dep.updated_at))
+
+    def limit(self, name: str, max_batch: int) -> None:
+        """A new max_batch, applied here at once (other servers at their next reconcile)."""
+        slot = self.slots.get(name)
+        if slot is not None and slot.max_batch != max_batch:
+            slot.max_batch = max_batch
+            if slot.serving is not None:
+                slot.validator = Validator.of(slot.serving.signature, max_batch)
+
+    def forget(self, name: str) -> None:
+        """A deployment deleted here: no request reaches it from now on (others' servers
+        drop theirs when the event reaches them)."""
+        if name in self.slots:
+            self._drop(name)
 
     def _drop(self, name: str) -> None:
         slot = self.slots.pop(name)
