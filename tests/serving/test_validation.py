@@ -3,6 +3,7 @@ is a 422 field error naming the row and the field, at most 20 of them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -125,7 +126,11 @@ async def test_no_such_deployment_and_one_not_serving_yet(
     assert missing.status_code == 404
     # Following a stage no version is in: it waits, and says why.
     await deploy(client, accounts["editor"], "iris-prod", stage="production")
-    shown = await wait_for(client, served, "iris-prod", "pending")
+    for _ in range(100):  # the supervisor says why once it has looked
+        shown = await wait_for(client, served, "iris-prod", "pending")
+        if shown["error"]:
+            break
+        await asyncio.sleep(0.1)
     waiting = await predict(client, served, "iris-prod", [GOOD])
     assert waiting.status_code == 503
     assert waiting.json()["detail"] == (
