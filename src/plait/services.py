@@ -29,6 +29,7 @@ from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
 from plait.serving import supervisor as serving
+from plait.serving import targets as serving_targets
 from plait.settings import Settings
 from plait.storage import artifact_store
 from plait.tracking import store as tracking
@@ -71,7 +72,7 @@ async def running(
         bus,
         # Tracking's handler only where adapters are set: each handler costs every event a
         # savepoint.
-        handlers=[chains.on_event, notify_rules.on_event, serving.on_event]
+        handlers=[chains.on_event, notify_rules.on_event, serving_targets.on_event]
         + ([tracking.handler(settings)] if settings.tracking_adapters else []),
         retention=timedelta(days=settings.events_retention_days),
     )
