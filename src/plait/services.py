@@ -28,7 +28,10 @@ from plait.notifications import rules as notify_rules
 from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
 from plait.orchestration.scheduler import Scheduler
+from plait.serving import supervisor as serving
+from plait.serving import targets as serving_targets
 from plait.settings import Settings
+from plait.storage import artifact_store
 from plait.tracking import store as tracking
 from plait.tracking.forwarder import Forwarder
 
@@ -43,6 +46,7 @@ class Services:
     bus: Bus
     dispatcher: Dispatcher
     scheduler: Scheduler | None
+    supervisor: serving.Supervisor | None = None
 
 
 @asynccontextmanager
@@ -51,9 +55,11 @@ async def running(
     *,
     scheduler: bool,
     before_scheduler: Callable[[Database], Awaitable[None]] | None = None,
+    serve: bool = False,
 ) -> AsyncIterator[Services]:
-    """Migrate, then start the bus, the dispatcher, the delivery worker (when enabled) and,
-    when `scheduler`, the scheduler; stop them in reverse order on the way out.
+    """Migrate, then start the bus, the dispatcher, the delivery worker (when enabled), when
+    `serve` the deployments' supervisor and, when `scheduler`, the scheduler; stop them in
+    reverse order on the way out.
     `before_scheduler` runs once the database is migrated (the server's first start)."""
     db = Database(settings.resolved_database_url())
     hub = Hub(settings.ws_queue_size)
@@ -66,7 +72,7 @@ async def running(
         bus,
         # Tracking's handler only where adapters are set: each handler costs every event a
         # savepoint.
-        handlers=[chains.on_event, notify_rules.on_event]
+        handlers=[chains.on_event, notify_rules.on_event, serving_targets.on_event]
         + ([tracking.handler(settings)] if settings.tracking_adapters else []),
         retention=timedelta(days=settings.events_retention_days),
     )
@@ -87,6 +93,12 @@ async def running(
             stack.push_async_callback(forwarder.stop)
         if before_scheduler is not None:
             await before_scheduler(db)
+        supervisor = None
+        if serve:  # deployments' serving processes, under an API
+            supervisor = serving.Supervisor(db, settings, artifact_store(settings))
+            bus.listen(supervisor.on_bus)
+            await supervisor.start()
+            stack.push_async_callback(supervisor.stop)
         engine = None
         if scheduler:
             executor = load_executor(settings.executor, settings)
@@ -96,7 +108,7 @@ async def running(
             bus.listen(engine.on_bus)  # changes other processes make wake it at once
             await engine.start()
             stack.push_async_callback(engine.stop)
-        yield Services(settings, db, hub, bus, dispatcher, engine)
+        yield Services(settings, db, hub, bus, dispatcher, engine, supervisor)
 
 
 MIGRATE_LOCK = 0x706C6D67  # "plmg": one process at a time migrates a PostgreSQL database

@@ -308,6 +308,13 @@ class Settings(BaseSettings):
     chat_llm_timeout_seconds: float = Field(
         default=20.0, gt=0, le=600, description="Longest wait for one answer of the model."
     )
+    serving: bool = Field(
+        default=True,
+        description="Serve deployments from this server process (one serving process each).",
+    )
+    serving_load_seconds: float = Field(
+        default=120.0, gt=0, description="Longest a deployment's model may take to load."
+    )
 
     @property
     def tracking_adapters(self) -> list[str]:

@@ -166,6 +166,14 @@ RULES = {
     ("GET", f"{MV}/exports"): "viewer",
     ("GET", f"{MV}/exports/{{format}}/download"): "viewer",
     ("GET", f"{MV}/package"): "viewer",
+    # deployments: editors deploy, switch and stop; anyone signed in (API tokens too) predicts
+    ("GET", "/api/v1/deployments"): "viewer",
+    ("POST", "/api/v1/deployments"): "editor",
+    ("GET", "/api/v1/deployments/{name}"): "viewer",
+    ("PATCH", "/api/v1/deployments/{name}"): "editor",
+    ("DELETE", "/api/v1/deployments/{name}"): "editor",
+    ("POST", "/api/v1/deployments/{name}/predict"): "viewer",
+    ("GET", "/api/v1/deployments/{name}/package"): "viewer",
 }
 BELOW = {
     "viewer": [],
@@ -217,6 +225,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", f"{M1}/versions/{{version}}"): {"description": "changed"},
     ("POST", f"{M1}/versions/{{version}}/stage"): {"stage": "staging"},
     ("POST", f"{MV}/export"): {"format": "onnx"},
+    ("POST", "/api/v1/deployments"): {"name": "d", "model": "iris", "stage": "production"},
+    ("PATCH", "/api/v1/deployments/{name}"): {"max_batch": 10},
 }
 
 

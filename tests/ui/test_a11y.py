@@ -72,6 +72,8 @@ def tour(plait: Plait) -> dict[str, int]:
         {"key": "fit", "kind": "python", "code": MODEL}]})  # fmt: skip
     fitted = plait.http.post(f"/api/v1/workflows/{model['id']}/runs", json={}).json()
     wait_for_run(plait, fitted["id"])
+    deployment = {"name": "tour-api", "model": "tour-model", "version": 1}
+    plait.http.post("/api/v1/deployments", json=deployment).raise_for_status()
     swept = {"grid": {"rows": [1, 2]}, "max_parallel": 2, "metric": "loss", "direction": "min"}
     sweep = plait.http.post(f"/api/v1/workflows/{wf['id']}/sweeps", json=swept).json()
     for row in sweep["rows"]:
@@ -204,6 +206,12 @@ def test_every_page_is_accessible(
     page.keyboard.press("Escape")
     visit(audit, f"/models/tour-model/versions/{tour['model']}/export",
           shows("[data-testid=export-result]"))  # fmt: skip
+    visit(audit, "/deployments", shows("[data-deployment=tour-api]", "tour-model"))
+    page.get_by_role("button", name="Deploy a model").click()
+    expect(page.get_by_role("dialog", name="Deploy a model")).to_be_visible()
+    audit.check("the deploy dialog")
+    page.keyboard.press("Escape")
+    visit(audit, "/deployments/tour-api", shows("[data-testid=try-it]", "f0"))
     visit(audit, "/settings?tab=profile", shows("[data-testid=profile]"))
     visit(audit, "/settings?tab=tokens", shows("[data-testid=tokens]", "laptop"))
     visit(audit, "/settings?tab=users", shows("[data-testid=users]", "admin"))

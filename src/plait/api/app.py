@@ -39,6 +39,7 @@ from plait.api import (
 )
 from plait.api import chat as chat_api
 from plait.api import datasets as datasets_api
+from plait.api import deployments as deployments_api
 from plait.api import exec as exec_api
 from plait.api import models as models_api
 from plait.api.deps import Context
@@ -84,6 +85,7 @@ ROUTERS = (
     chat_api,
     models_api,
     model_exports,
+    deployments_api,
 )
 
 
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with services.running(
             settings,
             scheduler=settings.scheduler,
+            serve=settings.serving,
             before_scheduler=lambda db: first_start(db, settings),
         ) as running:
             db = running.db

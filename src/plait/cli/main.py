@@ -33,6 +33,7 @@ from plait.cli import (
 from plait.cli.admin import admin_app
 from plait.cli.client import Client, Login
 from plait.cli.common import api_command, choose_server, connect, err, global_url, out
+from plait.cli.deployments import deployments_app
 from plait.cli.tokens import tokens_app
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.add_typer(templates.templates_app, name="templates")
 app.add_typer(datasets.datasets_app, name="datasets")
 app.add_typer(models.models_app, name="models")
 exports.register(models.models_app)
+app.add_typer(deployments_app, name="deployments")
 
 
 def _version(wanted: bool) -> None:

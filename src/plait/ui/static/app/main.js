@@ -22,6 +22,7 @@ const pages = {
   datasets: () => import("./pages/datasets.js"),
   models: () => import("./pages/models.js"),
   model_export: () => import("./pages/model_export.js"),
+  deployments: () => import("./pages/deployments.js"),
 };
 
 // [path pattern, page module, its export, props from the match]
@@ -42,6 +43,8 @@ const ROUTES = [
   [/^\/models$/, "models", "ModelsPage", () => ({})],
   [/^\/models\/([^/]+)$/, "models", "ModelPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
   [/^\/models\/([^/]+)\/versions\/(\d+)\/export$/, "model_export", "ModelExportPage", (m) => ({ key: m[0], name: decodeURIComponent(m[1]), version: Number(m[2]) })],
+  [/^\/deployments$/, "deployments", "DeploymentsPage", () => ({})],
+  [/^\/deployments\/([^/]+)$/, "deployments", "DeploymentPage", (m) => ({ key: m[1], name: decodeURIComponent(m[1]) })],
 ];
 
 const loaded = {};
@@ -131,7 +134,7 @@ function TopBar({ user, onHelp, onChat }) {
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
-    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/models", "Models")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
+    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/models", "Models")}${tab("/deployments", "Deployments")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
     <button class="ghost" data-testid="describe-run" onClick=${onChat}>Describe a run</button>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>
