@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.auth.roles import Principal
-from plait.db.models import Deployment, Model, ModelExport, ModelVersion
+from plait.db.models import Deployment, Model, ModelVersion
 from plait.errors import Conflict, FieldError, InvalidInput, NotFound
 from plait.events import outbox
 
@@ -146,17 +146,6 @@ async def delete(session: AsyncSession, who: Principal, dep: Deployment) -> None
     outbox.record(session, "deployment.deleted", user_id=who.id, name=dep.name)
     await session.delete(dep)
     await session.flush()
-
-
-async def onnx_export(session: AsyncSession, dep: Deployment) -> ModelExport | None:
-    """The ONNX export of the version `dep` serves (or would serve), if there is one."""
-    version_id = dep.serving_version_id or dep.version_id
-    if version_id is None:
-        return None
-    query = select(ModelExport).where(
-        ModelExport.model_version_id == version_id, ModelExport.format == "onnx"
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def describe(session: AsyncSession, deps: list[Deployment]) -> list[dict[str, Any]]:
