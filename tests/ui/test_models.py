@@ -4,6 +4,7 @@ in production shows as archived; a viewer sees no stage buttons."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.sync_api import Page, expect
@@ -56,7 +57,7 @@ def test_promote_a_version_by_clicking_and_the_previous_is_archived(
     # The newest is selected first; pick v2 explicitly anyway, then promote it.
     versions.get_by_role("button", name="v2").click()
     view = page.get_by_test_id("model-version")
-    expect(view.locator("h2")).to_have_text("Version 2")
+    expect(view.locator("h2#version-title")).to_have_text("Version 2")
     expect(page.get_by_test_id("model-lineage")).to_contain_text("fits-flowers")
     expect(page.get_by_test_id("model-files")).to_contain_text("model.joblib")
     view.get_by_role("button", name="Promote to production").click()
@@ -68,13 +69,23 @@ def test_promote_a_version_by_clicking_and_the_previous_is_archived(
 
     # Back to v1: archived, and it can be brought back to staging.
     versions.get_by_role("button", name="v1").click()
-    expect(view.locator("h2")).to_have_text("Version 1")
+    expect(view.locator("h2#version-title")).to_have_text("Version 1")
     expect(view.locator("[data-stage]").first).to_have_text("archived")
     view.get_by_role("button", name="Promote to staging").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Promote to staging").click()
     expect(stages.locator("[data-stage]")).to_have_text(["production", "staging"])
     versions_api = plait.http.get("/api/v1/models/flowers/versions").json()["items"]
     assert {v["version"]: v["stage"] for v in versions_api} == {1: "staging", 2: "production"}
+
+    # Deploy the version in production from the model page: the deployment's page shows it.
+    view.get_by_role("button", name="Deploy…").click()
+    dialog = page.get_by_role("dialog", name="Deploy flowers")
+    dialog.get_by_label("Deployment name").press_sequentially("flowers-live")
+    dialog.get_by_label("the version in a stage").check()
+    dialog.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/deployments/flowers-live$"))
+    deployed = plait.http.get("/api/v1/deployments/flowers-live").json()
+    assert (deployed["model"], deployed["stage"]) == ("flowers", "production")
 
 
 def test_a_viewer_sees_versions_but_no_stage_buttons(viewer_page: Page, plait: Plait) -> None:

@@ -6,6 +6,7 @@ import { api, q, ApiError } from "../api.js";
 import { html, Link, Time, useLoad, ErrorBox, Empty, Spinner, Pager, canEdit, title, toast, ask, number } from "../ui.js";
 import { size } from "./datasets.js";
 import { ExportPanel } from "../exports.js";
+import { DeployDialog } from "../deploy.js";
 
 const PAGE = 50;
 const enc = encodeURIComponent;
@@ -106,6 +107,7 @@ const MOVES = [
 function VersionView({ name, version, onChanged }) {
   const detail = useLoad(() => api(`/api/v1/models/${enc(name)}/versions/${version}`), [name, version]);
   const [busy, setBusy] = useState(false);
+  const [deploying, setDeploying] = useState(false);
   if (detail.error) return html`<${ErrorBox} error=${detail.error} onRetry=${detail.reload} />`;
   if (!detail.data) return html`<${Spinner} />`;
   const v = detail.data;
@@ -126,7 +128,9 @@ function VersionView({ name, version, onChanged }) {
     <div class="page-head"><h2 id="version-title">Version ${v.version}</h2><${StageBadge} stage=${v.stage} /></div>
     ${v.description ? html`<p>${v.description}</p>` : null}
     ${canEdit() ? html`<div class="row" data-testid="stage-buttons">${MOVES.filter(([s]) => s !== v.stage).map(([stage, label, danger]) => html`
-      <button class=${stage === "production" ? "primary" : danger ? "ghost" : ""} disabled=${busy} onClick=${() => move(stage, label, danger)}>${label}</button>`)}</div>` : null}
+      <button class=${stage === "production" ? "primary" : danger ? "ghost" : ""} disabled=${busy} onClick=${() => move(stage, label, danger)}>${label}</button>`)}
+      <button onClick=${() => setDeploying(true)}>Deploy…</button></div>` : null}
+    ${deploying ? html`<${DeployDialog} model=${name} versions=${[v.version]} onClose=${() => setDeploying(false)} />` : null}
     ${v.flavor !== "onnx" ? html`<${ExportPanel} model=${name} version=${v.version} />` : null}
     <h3>Lineage</h3>
     <ul data-testid="model-lineage">
