@@ -24,7 +24,7 @@ from plait.db.models import ModelExport, ModelVersion, User
 from plait.db.types import utcnow
 from plait.errors import Conflict, NotFound
 from plait.events import outbox
-from plait.models import export, package
+from plait.models import export, package, registry
 from plait.workflows.spec import NAME_MAX, NAME_PATTERN
 
 router = APIRouter(tags=["models"])
@@ -106,7 +106,7 @@ async def export_version(
     version that is already ONNX: 409."""
     fmt = export.check_format(body.format)
     async with ctx.db.read() as session:
-        _model, row = await export.find_version(session, name, version)
+        row = await registry.get_version(session, name, version)
         existing = await export.find_export(session, row, fmt)
         if existing is not None and not body.replace:
             response.status_code = status.HTTP_200_OK
@@ -162,7 +162,7 @@ async def _save(ctx: Context, who: Principal, name: str, version: ModelVersion, 
 async def list_exports(name: ModelName, version: VersionNo, who: Viewer, ctx: Ctx) -> Any:
     """The version's exports (one per format)."""
     async with ctx.db.read() as session:
-        _model, row = await export.find_version(session, name, version)
+        row = await registry.get_version(session, name, version)
         found = (await session.execute(
             select(ModelExport, User.username).outerjoin(User, User.id == ModelExport.created_by)
             .where(ModelExport.model_version_id == row.id).order_by(ModelExport.format)
@@ -172,7 +172,7 @@ async def list_exports(name: ModelName, version: VersionNo, who: Viewer, ctx: Ct
 
 async def _export_of(ctx: Context, name: str, version: int, fmt: str) -> ModelExport:
     async with ctx.db.read() as session:
-        _model, row = await export.find_version(session, name, version)
+        row = await registry.get_version(session, name, version)
         found = await export.find_export(session, row, fmt)
     if found is None:
         raise NotFound(f"version {version} of {name!r} has no {fmt} export: export it first")
@@ -206,7 +206,7 @@ async def download_package(name: ModelName, version: VersionNo, who: Viewer, ctx
     signature.json, predict.py, requirements.txt and README.md. Needs an ONNX export (409),
     unless the version is ONNX already."""
     async with ctx.db.read() as session:
-        _model, row = await export.find_version(session, name, version)
+        row = await registry.get_version(session, name, version)
         found = await export.find_export(session, row, "onnx")
     if found is None and row.flavor != "onnx":
         raise Conflict(

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plait.db.models import Model, ModelExport, ModelVersion
-from plait.errors import Conflict, FieldError, InvalidInput, NotFound
+from plait.db.models import ModelExport, ModelVersion
+from plait.errors import Conflict, FieldError, InvalidInput
 from plait.executors import sandbox
 from plait.models.convert import EXPORT_META, ONNX_FILE, RESULT
 from plait.models.files import local_copy
@@ -67,24 +67,6 @@ class VersionRef:
         if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
             raise Conflict(f"version {version.version} has no artifact folder to export beside")
         return cls(int(parts[0]), parts[1], int(parts[2]), parts[3])
-
-
-async def find_version(
-    session: AsyncSession, name: str, version: int
-) -> tuple[Model, ModelVersion]:
-    """The model and its version, or NotFound. (The registry's `get_version` does the same;
-    this module only needs the pair.)"""
-    model = await session.scalar(select(Model).where(Model.name == name))
-    if model is None:
-        raise NotFound(f"no model named {name!r}")
-    row = await session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.version == version
-        )
-    )
-    if row is None:
-        raise NotFound(f"model {name!r} has no version {version}")
-    return model, row
 
 
 async def find_export(session: AsyncSession, version: ModelVersion, fmt: str) -> ModelExport | None:
