@@ -186,31 +186,13 @@ async def list_datasets(
     if cursor is not None:
         query = query.where(pagination.after(SORT, *pagination.decode_cursor(cursor, "name", SORT)))
     async with ctx.db.read() as session:
-        rows = await _matching(session, query, limit + 1, tag)
+        rows = await pagination.tagged(session, query, SORT, limit + 1, tag)
         items = await _datasets_out(session, rows[:limit])
     last = rows[limit - 1] if len(rows) > limit else None
     return {
         "items": items,
         "next_cursor": pagination.encode_cursor("name", last.name, last.id) if last else None,
     }
-
-
-SCAN = 500  # rows read at a time when filtering by tag
-
-
-async def _matching(session: Any, query: Any, wanted: int, tag: str | None) -> list[Dataset]:
-    """The first `wanted` datasets of `query` in name order. Tags are a JSON list: a tag is
-    matched here, batch by batch (portable across both databases), not in SQL."""
-    if tag is None:
-        return list(await session.scalars(pagination.order(query, SORT).limit(wanted)))
-    found: list[Dataset] = []
-    while len(found) < wanted:
-        batch = list(await session.scalars(pagination.order(query, SORT).limit(SCAN)))
-        found += [ds for ds in batch if tag in ds.tags]
-        if len(batch) < SCAN:
-            break
-        query = query.where(pagination.after(SORT, batch[-1].name, batch[-1].id))
-    return found[:wanted]
 
 
 @router.post(DATASETS, status_code=status.HTTP_201_CREATED, response_model=DatasetOut,

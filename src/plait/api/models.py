@@ -204,7 +204,6 @@ VERSIONS = ONE + "/versions"
 VERSION = VERSIONS + "/{version}"
 SORT = pagination.SortKey(Model.name, Model.id, False, str)
 VERSION_SORT = pagination.SortKey(ModelVersion.version, ModelVersion.id, True, int)
-SCAN = 500  # rows read at a time when filtering by tag
 
 
 @router.get(MODELS, response_model=Page[ModelOut])
@@ -232,28 +231,13 @@ async def list_models(
     if cursor is not None:
         query = query.where(pagination.after(SORT, *pagination.decode_cursor(cursor, "name", SORT)))
     async with ctx.db.read() as session:
-        rows = await _matching(session, query, limit + 1, tag)
+        rows = await pagination.tagged(session, query, SORT, limit + 1, tag)
         items = await _models_out(session, rows[:limit])
     last = rows[limit - 1] if len(rows) > limit else None
     return {
         "items": items,
         "next_cursor": pagination.encode_cursor("name", last.name, last.id) if last else None,
     }
-
-
-async def _matching(session: AsyncSession, query: Any, wanted: int, tag: str | None) -> list[Model]:
-    """The first `wanted` models of `query` in name order; a tag (in a JSON list) is matched
-    here, batch by batch, the same on both databases."""
-    if tag is None:
-        return list(await session.scalars(pagination.order(query, SORT).limit(wanted)))
-    found: list[Model] = []
-    while len(found) < wanted:
-        batch = list(await session.scalars(pagination.order(query, SORT).limit(SCAN)))
-        found += [m for m in batch if tag in m.tags]
-        if len(batch) < SCAN:
-            break
-        query = query.where(pagination.after(SORT, batch[-1].name, batch[-1].id))
-    return found[:wanted]
 
 
 @router.post(MODELS, status_code=status.HTTP_201_CREATED, response_model=ModelOut,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from plait.db import ids
@@ -82,3 +83,24 @@ def order(query: SelectT, key: SortKey) -> SelectT:
     if key.descending:
         return query.order_by(key.column.desc(), key.id_column.desc())
     return query.order_by(key.column.asc(), key.id_column.asc())
+
+
+SCAN = 500  # rows read at a time when a filter runs in Python
+
+
+async def tagged(
+    session: AsyncSession, query: Any, key: SortKey, wanted: int, tag: str | None
+) -> list[Any]:
+    """The first `wanted` rows of `query` in `key` order whose `tags` (a JSON list) hold
+    `tag`: matched here, batch by batch, the same on both databases (no JSON operators)."""
+    if tag is None:
+        return list(await session.scalars(order(query, key).limit(wanted)))
+    found: list[Any] = []
+    while len(found) < wanted:
+        batch = list(await session.scalars(order(query, key).limit(SCAN)))
+        found += [row for row in batch if tag in row.tags]
+        if len(batch) < SCAN:
+            break
+        last = batch[-1]
+        query = query.where(after(key, getattr(last, key.column.key), last.id))
+    return found[:wanted]
