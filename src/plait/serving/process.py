@@ -93,11 +93,16 @@ class ServingProcess:
         try:
             head = await self._proc.stdout.readexactly(HEADER.size)
             (size,) = HEADER.unpack(head)
+            if size > MAX_FRAME:  # the process runs a task's code: it is not trusted either
+                self._stderr.append(f"it sent a frame of {size} bytes, over the limit")
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()  # restarted like any process that dies
+                return None
             body = await self._proc.stdout.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError):
+            message = json.loads(body)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             return None
-        message: dict[str, Any] = json.loads(body)
-        return message
+        return message if isinstance(message, dict) else None
 
     async def _read_loop(self) -> None:
         try:
