@@ -39,7 +39,7 @@ from plait.executors.reports import (
     Report,
     Started,
 )
-from plait.runner import processes
+from plait.runner import confine, processes
 from plait.runner.prepare import folders, prepare
 from plait.settings import Settings
 from plait.storage import artifact_store
@@ -102,6 +102,9 @@ class LocalExecutor:
         if not self._sandbox:
             log.warning("PLAIT_TASK_SANDBOX=off: tasks can read the server's secret key, its "
                         "database and every file of the server's user")  # fmt: skip
+        elif not confine.available():
+            log.warning("this kernel has no Landlock: a task can write other runs' folders "
+                        "and artifacts (Linux 5.13 or newer has it)")  # fmt: skip
         await self._start_zygote()
         self._keep(asyncio.create_task(self._heartbeats()))
 
@@ -152,6 +155,11 @@ class LocalExecutor:
         proc = _Proc.of(self.settings.data_dir, job)
         self._procs[job.attempt_id] = proc
         request = prepare(job, self.settings.data_dir, self._base_env)
+        if self._sandbox:
+            folders_of = folders(self.settings.data_dir, job)
+            writable, tmp = await asyncio.to_thread(sandbox.task_writes, self.settings, *folders_of)
+            request["writable"] = writable
+            request["env"]["TMPDIR"] = tmp
         assert self._zygote is not None and self._zygote.stdin is not None
         self._zygote.stdin.write(json.dumps(request).encode() + b"\n")
         await self._zygote.stdin.drain()

@@ -90,6 +90,22 @@ def command(settings: Settings, argv: list[str]) -> list[str]:
     return [*args, "--", *argv]
 
 
+def task_writes(settings: Settings, attempt: Path, artifacts: Path) -> tuple[list[str], str]:
+    """Where one task may write (plait.runner.confine), and its TMPDIR: its attempt folder,
+    its artifacts folder (made now: a rule needs it to exist), /dev (/dev/shm), the
+    `task_writable_paths`, and the sandbox's private /tmp, unless the data directory lies
+    below /tmp (a test's, a CI clone's): allowing /tmp would then allow every run's folders,
+    so the task gets a temporary folder inside its attempt folder instead."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    paths = [str(attempt), str(artifacts), "/dev"]
+    paths += [str(p) for p in _existing(split(settings.task_writable_paths))]
+    if not settings.data_dir.resolve().is_relative_to(PRIVATE_TMP):
+        return [*paths, PRIVATE_TMP], PRIVATE_TMP
+    tmp = attempt / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return paths, str(tmp)
+
+
 def isolated_command(
     settings: Settings,
     argv: list[str],

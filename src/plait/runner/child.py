@@ -25,7 +25,7 @@ import traceback
 from typing import Any, NoReturn
 
 from plait.executors.layout import pid_namespace, process_start_time
-from plait.runner import processes
+from plait.runner import confine, processes
 
 SHELL = "/bin/sh"
 KILL = signal.SIGUSR1  # asks the supervisor to SIGKILL its attempt's processes
@@ -114,6 +114,8 @@ def _setup(request: dict[str, Any]) -> None:
     os.dup2(log, 2)
     os.closerange(3, 1024)
     os.chdir(request["cwd"])
+    if request.get("writable") is not None:  # sandboxed: writes beneath its own folders only
+        confine.writes_only_beneath(request["writable"])
     os.environ.clear()
     os.environ.update(request["env"])
     # Line-buffered, so a live log shows lines as the task prints them. Never closed: the
