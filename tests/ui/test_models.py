@@ -96,3 +96,11 @@ def test_a_viewer_sees_versions_but_no_stage_buttons(viewer_page: Page, plait: P
     page.get_by_role("link", name="flowers").click()
     expect(page.get_by_test_id("model-version")).to_be_visible()
     expect(page.get_by_test_id("stage-buttons")).to_have_count(0)
+
+    # The run that logged them links to them.
+    run_id = plait.http.get("/api/v1/models/flowers/versions/1").json()["run_id"]
+    page.goto(f"/runs/{run_id}")
+    made = page.get_by_test_id("run-models")
+    expect(made).to_have_text("Models logged: flowers v1, flowers v2")
+    made.get_by_role("link", name="flowers v2").click()
+    expect(page.locator("h1")).to_have_text("flowers")

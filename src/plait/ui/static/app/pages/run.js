@@ -249,8 +249,10 @@ function Artifacts({ run }) {
     } catch (err) { toast(`Download failed: ${err.message}`, "bad"); }
   };
   const items = list.data || [];
+  const models = useLoad(() => api(`/api/v1/runs/${run.id}/models`), [run.id, ended, run.finished_at]);
   return html`<div class="card"><h2>Artifacts</h2>
     <${ErrorBox} error=${list.error} />
+    ${models.data?.length ? html`<p data-testid="run-models">Models logged: ${models.data.map((m, i) => html`${i ? ", " : ""}<${Link} href=${`/models/${encodeURIComponent(m.model)}`}>${m.model} v${m.version}</${Link}>`)}</p>` : null}
     ${items.length ? html`<table class="list" data-testid="artifacts"><thead><tr><th>Name</th><th>Task</th><th>Size</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${items.map((a) => html`<tr><td><code>${a.name}</code></td><td>${a.task_key}</td><td>${(a.size / 1024).toFixed(1)} KiB</td><td><button class="link" onClick=${() => download(a)}>Download</button></td></tr>`)}</tbody></table>`
       : html`<p class="muted">None. Tasks save files with <code>plait.log_artifact(path)</code>.</p>`}
