@@ -10,15 +10,13 @@ half the floor's rows/s.
 
     .venv/bin/python bench/predict_latency.py [--requests 2000] [--runs 5]
 
-The model version is registered straight in the server's database and artifact store (as
-`plait.log_model` would keep it). Exits 1 when a predict fails, 2 on a setup error.
+The model is trained, converted and logged by a task of a real run (`plait.log_model`), and
+the floor runs the very file the registry keeps. Exits 1 when a predict fails, 2 on a setup error.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import json
 import secrets
 import statistics
@@ -26,7 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -36,52 +33,41 @@ from _server import BenchError, guarded, login, print_footer, print_header, runn
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def iris_onnx() -> tuple[bytes, list[dict[str, float]]]:
-    from skl2onnx import to_onnx  # type: ignore[import-untyped]
+# The model is made the way users make one: a task trains it, converts it to ONNX and logs it.
+TRAIN = """
+import numpy as np, pandas as pd, plait
+from skl2onnx import to_onnx
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+x, y = load_iris(return_X_y=True)
+model = LogisticRegression(max_iter=300).fit(x, y)
+proto = to_onnx(model, x[:5].astype(np.float32), options={"zipmap": False}, target_opset=17)
+sample = pd.DataFrame(x[:5], columns=COLUMNS)
+plait.log_model(proto, "iris", flavor="onnx", sample=sample)
+""".replace("COLUMNS", repr(COLUMNS))
+
+
+def iris_rows() -> list[dict[str, float]]:
     from sklearn.datasets import load_iris  # type: ignore[import-untyped]
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=300).fit(x, y)
-    proto = to_onnx(model, x[:5].astype(np.float32), options={"zipmap": False}, target_opset=17)
-    rows = [dict(zip(COLUMNS, map(float, r), strict=True)) for r in x]
-    return proto.SerializeToString(), rows
+    x, _ = load_iris(return_X_y=True)
+    return [dict(zip(COLUMNS, map(float, r), strict=True)) for r in x]
 
 
-async def register(database_url: str, data_dir: Path, onnx: bytes, sample: list[Any]) -> None:
-    """Model `iris` version 1 (flavor onnx), as log_model keeps it: the folder under an
-    attempt's artifact key, its files' sha256, the rows."""
-    from plait.db.engine import Database
-    from plait.db.models import Model, ModelVersion
-
-    key = "1/fit/1/model-iris"
-    folder = data_dir / "artifacts" / key
-    folder.mkdir(parents=True)
-    signature = {
-        "inputs": [{"name": c, "type": "double"} for c in COLUMNS],
-        "outputs": [{"name": "label", "type": "long", "shape": [-1]}],
-        "sample": sample,
-    }
-    meta = {"format": 1, "name": "iris", "flavor": "onnx", "file": "model.onnx",
-            "signature": signature, "framework": {}}  # fmt: skip
-    (folder / "model.onnx").write_bytes(onnx)
-    (folder / "MLmodel.json").write_text(json.dumps(meta))
-    files = [
-        {"name": p.name, "size": p.stat().st_size,
-         "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-        for p in sorted(folder.iterdir())
-    ]  # fmt: skip
-    db = Database(database_url)
-    try:
-        async with db.write() as session:
-            model = Model(name="iris")
-            session.add(model)
-            await session.flush()
-            version = ModelVersion(model_id=model.id, version=1, flavor="onnx",
-                                   artifact_key=key, files=files, signature=signature)  # fmt: skip
-            session.add(version)
-    finally:
-        await db.dispose()
+def logged_model(http: httpx.Client) -> bytes:
+    """Run the training workflow; the ONNX file it logged, as the registry keeps it."""
+    task = {"key": "fit", "kind": "python", "code": TRAIN}
+    made = http.post("/api/v1/workflows", json={"name": "train-iris", "tasks": [task]})
+    if made.status_code != 201:
+        raise BenchError(f"workflow: {made.status_code} {made.text[:300]}")
+    run = http.post("/api/v1/workflows/train-iris/runs", json={}).json()
+    deadline = time.monotonic() + 120
+    while (found := http.get(f"/api/v1/runs/{run['id']}").json())["status"] != "succeeded":
+        if found["status"] in ("failed", "cancelled") or time.monotonic() > deadline:
+            raise BenchError(f"the training run did not succeed: {found['status']}")
+        time.sleep(0.2)
+    return http.get("/api/v1/models/iris/versions/1/files/model.onnx").content
 
 
 Figures = tuple[float, float, float]  # p50 ms, p99 ms, rows/s
@@ -136,7 +122,7 @@ def line(label: str, fig: Figures) -> None:
 
 def bench(args: argparse.Namespace) -> int:
     started = print_header("SQLite, one uvicorn process, ONNX logistic regression on iris")
-    onnx, rows = iris_onnx()
+    rows = iris_rows()
     password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="plait-bench-predict-") as tmp:
         data = Path(tmp) / "data"
@@ -148,9 +134,9 @@ def bench(args: argparse.Namespace) -> int:
                "PLAIT_LOG_LEVEL": "WARNING"}  # fmt: skip  # fmt: skip
         with running_server(data, env) as server:
             token = login(server.base, password)
-            asyncio.run(register(db_url, data, onnx, rows[:5]))
             with httpx.Client(base_url=server.base, timeout=30,
                               headers={"Authorization": f"Bearer {token}"}) as http:  # fmt: skip
+                onnx = logged_model(http)
                 made = http.post("/api/v1/deployments", json={"name": "iris", "model": "iris",
                                                               "version": 1})  # fmt: skip
                 if made.status_code != 201:

@@ -45,7 +45,7 @@ class ExportRequest(BaseModel):
     replace: bool = Field(default=False, description="Convert again over an existing export.")
 
 
-class ExportOut(BaseModel):
+class ModelExportOut(BaseModel):
     model: str
     version: int
     format: str
@@ -92,7 +92,8 @@ async def _creator(session: Any, user_id: int | None) -> str | None:
     return found
 
 
-@router.post(VERSION + "/export", status_code=status.HTTP_201_CREATED, response_model=ExportOut,
+@router.post(VERSION + "/export", status_code=status.HTTP_201_CREATED,
+             response_model=ModelExportOut,
              responses={200: {"description": "The existing export (no `replace`)."},
                         **errors(409, 503)})  # fmt: skip
 async def export_version(
@@ -158,7 +159,7 @@ async def _save(ctx: Context, who: Principal, name: str, version: ModelVersion, 
         return found, False
 
 
-@router.get(VERSION + "/exports", response_model=list[ExportOut])
+@router.get(VERSION + "/exports", response_model=list[ModelExportOut])
 async def list_exports(name: ModelName, version: VersionNo, who: Viewer, ctx: Ctx) -> Any:
     """The version's exports (one per format)."""
     async with ctx.db.read() as session:

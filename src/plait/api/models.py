@@ -64,7 +64,7 @@ class FileOut(BaseModel):
     sha256: str
 
 
-class VersionOut(BaseModel):
+class ModelVersionOut(BaseModel):
     model: str
     version: int
     flavor: str
@@ -92,7 +92,7 @@ class ModelOut(BaseModel):
     created_by: str | None
     created_at: datetime
     versions: int
-    latest: VersionOut | None
+    latest: ModelVersionOut | None
     production: int | None = Field(description="The version in production, if any.")
     stages: dict[str, int] = Field(description="Versions per stage (other than none).")
 
@@ -112,7 +112,7 @@ class DatasetReadOut(BaseModel):
     task_key: str
 
 
-class ExportOut(BaseModel):
+class ExportSummaryOut(BaseModel):
     format: str
     size: int
     checksum: str
@@ -128,15 +128,15 @@ class StageChangeOut(BaseModel):
     created_at: datetime
 
 
-class LineageOut(BaseModel):
+class ModelLineageOut(BaseModel):
     run: SourceRunOut | None = Field(description="The run that made it (null once deleted).")
     datasets: list[DatasetReadOut] = Field(description="Dataset versions that run read.")
-    exports: list[ExportOut]
+    exports: list[ExportSummaryOut]
     stages: list[StageChangeOut]
 
 
-class VersionDetailOut(VersionOut):
-    lineage: LineageOut
+class VersionDetailOut(ModelVersionOut):
+    lineage: ModelLineageOut
 
 
 def version_out(row: ModelVersion, name: str, creator: str | None) -> dict[str, Any]:
@@ -283,7 +283,7 @@ async def delete_model(name: ModelName, who: Editor, ctx: Ctx) -> None:
         await session.delete(model)
 
 
-@router.get(VERSIONS, response_model=Page[VersionOut])
+@router.get(VERSIONS, response_model=Page[ModelVersionOut])
 async def list_versions(
     name: ModelName,
     who: Viewer,
@@ -374,7 +374,7 @@ async def set_stage(
         return await _detail(session, name, row)
 
 
-@router.get(VERSION + "/lineage", response_model=LineageOut)
+@router.get(VERSION + "/lineage", response_model=ModelLineageOut)
 async def version_lineage(name: ModelName, version: VersionNo, who: Viewer, ctx: Ctx) -> Any:
     """The run that made it, its workflow, the dataset versions it read, exports and stages."""
     async with ctx.db.read() as session:
@@ -424,7 +424,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield chunk
 
 
-@router.get("/api/v1/runs/{run_id}/models", response_model=list[VersionOut])
+@router.get("/api/v1/runs/{run_id}/models", response_model=list[ModelVersionOut])
 async def run_models(run_id: IdPath, who: Viewer, ctx: Ctx) -> Any:
     """The model versions the run's tasks logged, oldest first."""
     async with ctx.db.read() as session:
