@@ -216,6 +216,8 @@ async def test_save_as_template_round_trip(
     assert deleted.status_code == 204
     async with app.state.plait.db.read() as session:
         types = list(
-            await session.scalars(select(Event.type).where(Event.type.startswith("template.")))
+            await session.scalars(
+                select(Event.type).where(Event.type.startswith("template.")).order_by(Event.id)
+            )
         )
     assert types == ["template.created", "template.deleted"]
