@@ -137,6 +137,27 @@ class Settings(BaseSettings):
         description="Published events older than this are deleted; a client can catch up on "
         "what it missed within this window.",
     )
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Finished runs older than this are removed with their attempts, logs, "
+        "metrics, events, artifacts and files (pinned runs and runs that produced a registered "
+        "model are kept; a workflow's own retention_days overrides it); 0 keeps every run.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the scheduler looks for runs to remove."
+    )
+    retention_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10000,
+        description="Runs removed per transaction: small batches keep each lock short.",
+    )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics (to an authenticated caller, e.g. a "
+        "scraper with an API token).",
+    )
     ws_queue_size: int = Field(
         default=1000,
         ge=10,

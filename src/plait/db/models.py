@@ -129,6 +129,8 @@ class Workflow(Base):
     current_version: Mapped[int] = mapped_column(default=1)
     spec: Mapped[dict[str, Any]]
     next_fire_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The spec's retention_days (0016): null follows PLAIT_RETENTION_DAYS, 0 keeps for ever.
+    retention_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -169,6 +171,7 @@ class Run(Base):
         Index("ix_runs_created", "created_at", "id"),
         Index("ix_runs_workflow_status", "workflow_id", "status"),
         Index("ix_runs_workflow_id", "workflow_id", "id"),  # a workflow's newest runs
+        Index("ix_runs_workflow_created", "workflow_id", "created_at"),  # 0016: windows
         AUTOINCREMENT,
     )
 
@@ -191,6 +194,7 @@ class Run(Base):
         ForeignKey("sweeps.id", ondelete="SET NULL"), index=True
     )
     cancel_requested_at: Mapped[datetime | None]
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=false())  # 0016
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -1,0 +1,41 @@
+"""Retention and statistics.
+
+`runs.pinned`: a run someone pinned (`POST /runs/{id}/pin`) is never removed by retention.
+`workflows.retention_days`: the workflow's own retention (null: the instance's
+`PLAIT_RETENTION_DAYS`; 0: keep its runs for ever); it repeats the spec's `retention_days`, as
+the other workflow columns repeat parts of the spec, so the retention job reads it without
+loading specs. `ix_runs_workflow_created`: a workflow's runs over a time window (statistics,
+retention per workflow).
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN, not a batch: SQLite's batch copies the table and would lose its
+    # AUTOINCREMENT (ids never reused, 0006).
+    op.add_column(
+        "runs", sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("workflows", sa.Column("retention_days", sa.Integer(), nullable=True))
+    op.create_index("ix_runs_workflow_created", "runs", ["workflow_id", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_runs_workflow_created", table_name="runs")
+    with op.batch_alter_table("workflows") as batch:
+        batch.drop_column("retention_days")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("pinned")
