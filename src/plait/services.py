@@ -24,6 +24,7 @@ from plait.events.bus import Bus, RedisBus, make_bus
 from plait.events.dispatcher import Dispatcher
 from plait.events.hub import Hub
 from plait.executors import load_executor
+from plait.monitoring import exposition
 from plait.notifications import rules as notify_rules
 from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
@@ -61,6 +62,8 @@ async def running(
     `serve` the deployments' supervisor and, when `scheduler`, the scheduler; stop them in
     reverse order on the way out.
     `before_scheduler` runs once the database is migrated (the server's first start)."""
+    if (shared := exposition.multiprocess_dir()) is not None:
+        exposition.prepare(shared)  # before this process's pool gauges are counted
     db = Database(settings.resolved_database_url())
     hub = Hub(settings.ws_queue_size)
     bus = make_bus(settings.redis_url, settings.resolved_database_url())
@@ -77,6 +80,7 @@ async def running(
         retention=timedelta(days=settings.events_retention_days),
     )
     async with AsyncExitStack() as stack:
+        stack.callback(exposition.process_ended)
         stack.push_async_callback(db.dispose)
         await _migrate(db)
         await bus.start()

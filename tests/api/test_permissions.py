@@ -51,6 +51,7 @@ RULES = {
     ("GET", "/api/v1/tokens"): "viewer",
     ("DELETE", "/api/v1/tokens/{token_id}"): "viewer",
     ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/metrics"): "admin",  # Prometheus scrapes with an admin's API token
     ("GET", "/api/v1/workflows"): "viewer",
     ("POST", "/api/v1/workflows"): "editor",
     ("GET", WF): "viewer",

@@ -42,6 +42,7 @@ from plait.api import datasets as datasets_api
 from plait.api import deployments as deployments_api
 from plait.api import exec as exec_api
 from plait.api import models as models_api
+from plait.api import monitoring as monitoring_api
 from plait.api.deps import Context
 from plait.api.middleware import BodyLimit, RequestContext, upload_limits
 from plait.auth.bootstrap import ensure_admin
@@ -50,6 +51,8 @@ from plait.auth.throttle import LoginThrottle
 from plait.db.engine import Database
 from plait.db.models import User
 from plait.demo import demo_spec
+from plait.monitoring.exposition import Exposition
+from plait.monitoring.http import HttpMetrics
 from plait.settings import Settings
 from plait.ui import routes as ui
 from plait.ui.apidocs import docs_router
@@ -151,10 +154,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    if settings.metrics_enabled:  # else no /metrics: 404
+        app.state.monitoring = Exposition()
+        app.include_router(monitoring_api.router)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        uploads=upload_limits(settings))  # fmt: skip
+    if settings.metrics_enabled:  # else nothing measured per request
+        app.add_middleware(HttpMetrics)
     app.add_middleware(RequestContext)
     return app

@@ -33,6 +33,7 @@ from plait.db.models import Event
 from plait.errors import NotAuthenticated
 from plait.events.hub import TOO_SLOW, Client, Frame, Hub, event_frame, reply
 from plait.events.outbox import ACCESS_CHANGED, as_message
+from plait.monitoring import instruments
 
 router = APIRouter(tags=["events"])
 # ASCII digits only (\d takes any Unicode digit, which int() then misreads or refuses).
@@ -90,6 +91,7 @@ async def _send(ws: WebSocket, hub: Hub, client: Client) -> None:
                 continue  # already sent by a replay
             client.last_id = frame.id
             hub.sent += 1
+            instruments.websocket_events_sent.inc()
         await ws.send_text(frame.text)
     code, reason = client.closing or (TOO_SLOW, "too slow: reconnect with since=<last id>")
     await ws.close(code=code, reason=reason[:120])

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from plait.monitoring import pool
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -66,6 +68,9 @@ class Database:
             self.writer = self.reader = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
+        shared = self.reader is self.writer
+        self._unwatch = [pool.watch(self.writer, "shared" if shared else "writer")]
+        self._unwatch += [] if shared else [pool.watch(self.reader, "reader")]
         self._write = async_sessionmaker(self.writer, expire_on_commit=False)
         self.after_write: Callable[[], None] | None = None
         self._read = async_sessionmaker(self.reader, expire_on_commit=False)
@@ -89,6 +94,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        for unwatch in self._unwatch:
+            unwatch()
+        self._unwatch = []
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -28,6 +28,7 @@ from plait.db.engine import Database
 from plait.db.models import Event
 from plait.events.bus import Bus, Message
 from plait.events.outbox import as_message
+from plait.monitoring import instruments
 
 log = logging.getLogger("plait.dispatcher")
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
@@ -124,6 +125,7 @@ class Dispatcher:
         unpublished again and goes out, in order, once the bus is back."""
         try:
             await self.bus.publish(messages)
+            instruments.events_published.inc(len(messages))
         except Exception:
             ids = [m["id"] for m in messages]
             self._high = min(self._high, min(ids) - 1)

@@ -12,6 +12,7 @@ from typing import Any
 from plait.auth.roles import Principal
 from plait.events.bus import Message
 from plait.events.outbox import ACCESS_CHANGED, topics
+from plait.monitoring import instruments
 
 TOO_SLOW = 4008  # the close code of a client whose queue filled up
 ACCESS_ENDED = 4403  # its account was deleted, disabled or demoted, or its logins ended
@@ -55,10 +56,13 @@ class Hub:
     def connect(self, who: Principal) -> Client:
         client = Client(who, asyncio.Queue(self.queue_size))
         self.clients.add(client)
+        instruments.websocket_clients.inc()
         return client
 
     def disconnect(self, client: Client) -> None:
-        self.clients.discard(client)
+        if client in self.clients:  # a slow client is disconnected twice: by _end, then ws
+            self.clients.remove(client)
+            instruments.websocket_clients.dec()
 
     def deliver(self, messages: list[Message]) -> None:
         for message in messages:
@@ -88,6 +92,7 @@ class Hub:
             client.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.dropped += 1
+            instruments.websocket_clients_dropped.inc()
             self._end(client)
 
     def _end(self, client: Client) -> None:

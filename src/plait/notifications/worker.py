@@ -29,6 +29,7 @@ from plait import audit
 from plait.auth.roles import Principal
 from plait.db.engine import Database
 from plait.db.models import Channel, Delivery
+from plait.monitoring import instruments
 from plait.notifications import store
 from plait.notifications.channels import Outcome, Target, deliver
 from plait.notifications.messages import render
@@ -38,6 +39,7 @@ from plait.settings import Settings
 
 log = logging.getLogger("plait.notifications")
 BACKOFF_MAX = 3600.0
+OUTCOMES = {SENT: "sent", FAILED: "failed", PENDING: "retrying"}  # the metric's outcome label
 LEASE_MARGIN = 30.0  # beyond the send timeout, before a claimed delivery counts as lost
 
 
@@ -156,6 +158,7 @@ class DeliveryWorker:
         values = outcome_values(outcome, job.attempt, self.settings, datetime.now(UTC))
         await _record(self.db, job, values)
         _log(job, values)
+        instruments.deliveries.labels(job.target.kind, OUTCOMES[values["status"]]).inc()
 
 
 def _log(job: Job, values: dict[str, Any]) -> None:

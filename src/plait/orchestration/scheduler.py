@@ -32,6 +32,7 @@ from plait.db.engine import Database
 from plait.db.models import Run, TaskAttempt, Workflow
 from plait.executors.base import AttemptRef, Dispatch, Executor
 from plait.executors.reports import Exited, Report
+from plait.monitoring import instruments
 from plait.orchestration import cron, groups
 from plait.orchestration.apply import Plans, apply_reports, build_dispatch, lost
 from plait.orchestration.runs import active_run_count, latest_attempts
@@ -66,6 +67,8 @@ class Scheduler:
         self._dirty: set[int] = set()
         self._starved: set[int] = set()  # runs with ready tasks that found no free slot
         self._wake = asyncio.Event()
+        self._woken_at = 0.0  # when the wake waiting now was set (monotonic)
+        self._dispatched = instruments.dispatches.labels(settings.executor)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.plans = Plans()
@@ -86,7 +89,7 @@ class Scheduler:
     def wake(self, run_id: int | None = None) -> None:
         if run_id is not None:
             self._dirty.add(run_id)
-        self._wake.set()
+        self._poke()
 
     def on_bus(self, messages: list[dict[str, Any]]) -> None:
         """Events from every process: a run to look at again. Its own transitions come back
@@ -96,11 +99,16 @@ class Scheduler:
             run_id = message.get("run_id")
             if isinstance(run_id, int) and (kind.startswith("run.") or kind in WAKES):
                 self._dirty.add(run_id)
-                self._wake.set()
+                self._poke()
+
+    def _poke(self) -> None:
+        if not self._wake.is_set():
+            self._woken_at = time.monotonic()
+        self._wake.set()
 
     def _on_event(self, report: Report) -> None:
         self._events.append(report)
-        self._wake.set()
+        self._poke()
 
     async def _loop(self) -> None:
         next_tick = 0.0
@@ -110,17 +118,31 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
                     await self._wake.wait()
+            due_tick = time.monotonic() >= next_tick
+            self._measure_lag(next_tick if due_tick else None)
             self._wake.clear()
             try:
-                if time.monotonic() >= next_tick:
+                if due_tick:
                     next_tick = time.monotonic() + self.settings.tick_seconds
                     await self.tick()
                 await self._round()
                 if self._events or self._dirty:
-                    self._wake.set()  # more to do: next round, after a due tick if any
+                    self._poke()  # more to do: next round, after a due tick if any
             except Exception:  # the loop must outlive one bad step; the next wake retries
                 log.exception("scheduler step failed")
                 await asyncio.sleep(self.settings.tick_seconds)
+
+    def _measure_lag(self, tick_due: float | None) -> None:
+        """How late this pass runs: after its wake was set, after its tick was due."""
+        now = time.monotonic()
+        if self._wake.is_set():
+            instruments.scheduler_lag.labels("wake").observe(now - self._woken_at)
+        if tick_due:  # 0.0: the first tick, due at start
+            instruments.scheduler_lag.labels("tick").observe(now - tick_due)
+
+    async def _submit(self, job: Dispatch) -> None:
+        await self.executor.submit(job)
+        self._dispatched.inc()
 
     async def step(self) -> None:
         """Apply every pending report and advance every run they or the API touched, in
@@ -167,7 +189,7 @@ class Scheduler:
         if run_ids:
             self._dirty |= run_ids | self._starved
             self._starved.clear()
-            self._wake.set()
+            self._poke()
 
     async def _fail_broken(self, attempt_ids: list[int]) -> None:
         error = "lost: Plait could not record its reports (see the server log)"
@@ -198,7 +220,7 @@ class Scheduler:
         for attempt_id in stop:
             await self.executor.terminate(attempt_id, "cancelled")
         for job in dispatches:
-            await self.executor.submit(job)
+            await self._submit(job)
 
     async def _start_run(self, session: AsyncSession, run: Run) -> bool:
         if run.status == R.running:
@@ -344,6 +366,7 @@ class Scheduler:
             gone = [i for i in found if i not in waiting and not self.executor.holds(i)]
         if gone:
             log.warning("attempts %s stopped reporting; treating them as lost", gone)
+            instruments.attempts_lost.labels("heartbeat").inc(len(gone))
             await self._apply([lost(i, "stopped reporting (no heartbeat)") for i in gone])
 
     async def _redispatch_queued(self) -> None:
@@ -358,7 +381,7 @@ class Scheduler:
                 if run is not None:
                     jobs.append(await build_dispatch(session, self.plans, run, attempt))
         for job in jobs:
-            await self.executor.submit(job)
+            await self._submit(job)
 
     # --- recovery after a crash -----------------------------------------------------------
 
@@ -384,6 +407,7 @@ class Scheduler:
             await self._apply_waiting()  # the finished ones' records and exits
             if gone:
                 log.warning("attempts %s were lost with the server running them", sorted(gone))
+                instruments.attempts_lost.labels("server").inc(len(gone))
                 await self._apply([lost(i, "lost: the server running it stopped") for i in gone])
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from plait.db.models import Run, TaskAttempt
 from plait.errors import Conflict
 from plait.events import outbox
+from plait.monitoring import states as monitoring
 
 
 class RunStatus(StrEnum):
@@ -96,6 +97,7 @@ async def transition(
         raise StaleState(f"{model.__name__} {row.id} is no longer {old}")
     for key, value in values.items():
         set_committed_value(row, key, value)
+    monitoring.transitioned(session, row, new)  # counted once the transaction commits
     await _record(session, row, old, new)
 
 

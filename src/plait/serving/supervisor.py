@@ -30,6 +30,7 @@ from plait.errors import NotFound, PlaitError, Unavailable
 from plait.events import outbox
 from plait.events.bus import Message
 from plait.models.files import local_copy
+from plait.monitoring import instruments
 from plait.serving.counters import Traffic
 from plait.serving.process import LoadFailed, ProcessGone, ServingProcess
 from plait.serving.signature import Validator
@@ -312,12 +313,11 @@ class Supervisor:
         try:
             checked = validator.rows(rows)
             predictions = await process.predict(checked)
-        except ProcessGone:
+        except (ProcessGone, PlaitError):
             slot.traffic.failed()
-            raise
-        except PlaitError:
-            slot.traffic.failed()
+            instruments.serving_failed(name)
             raise
         latency = (time.perf_counter() - started) * 1000
         slot.traffic.answered(len(checked), latency)
+        instruments.serving_answered(name, len(checked), latency / 1000)
         return Answer(predictions, target.model, target.version, latency)

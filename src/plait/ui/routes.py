@@ -34,7 +34,7 @@ class PagePath(Convertor[str]):
     pages gets the shell, and so does an unknown path (the app then says "not found", with a
     way home). Paths of the machine interfaces keep their own 404 (problem+json)."""
 
-    regex = r"(?!(?:api|static|ws)(?:/|$)).*"
+    regex = r"(?!(?:api|static|ws|metrics)(?:/|$)).*"
 
     def convert(self, value: str) -> str:
         return value
