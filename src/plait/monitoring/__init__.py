@@ -6,3 +6,10 @@ how the platform itself is doing. Every instrument is defined once in `instrumen
 (multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is set); `http` is the request middleware.
 See docs/operations.md.
 """
+
+import os as _os
+
+# prometheus_client opens its files in this directory as the first instrument is defined
+# (importing `instruments`): it must exist by then, whichever way the server was started.
+if _dir := _os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _os.makedirs(_dir, exist_ok=True)
