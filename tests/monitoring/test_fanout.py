@@ -34,11 +34,11 @@ async def scrape(http: httpx.AsyncClient) -> Samples:
 
 async def events_until_done(ws: Any) -> int:
     """Events received until a run ends."""
-    count = 0
+    count: int = 0
     async with asyncio.timeout(30):
         while True:
-            message = json.loads(await ws.recv())
-            count += message["op"] == "event"
+            message: dict[str, Any] = json.loads(await ws.recv())
+            count += 1 if message["op"] == "event" else 0
             if message.get("type") == "run.succeeded":
                 return count
 
