@@ -10,7 +10,7 @@ export function WorkflowStats({ w }) {
   const stats = useLoad(() => api(`/api/v1/workflows/${w.id}/stats?days=${days}`), [w.id, days]);
   const s = stats.data;
   return html`<div data-testid="workflow-stats" data-days=${s?.days}>
-    <div class="card"><h2>Runs <${DaysSelect} id="stats-days" days=${days} onChange=${setDays} /></h2>
+    <div class="card"><div class="card-head"><h2>Runs</h2><${DaysSelect} id="stats-days" days=${days} onChange=${setDays} /></div>
       <${ErrorBox} error=${stats.error} onRetry=${stats.reload} />
       ${s ? html`<${RunFigures} runs=${s.runs} /><${ByStatus} runs=${s.runs} /><${PerDay} days=${s.per_day} />` : html`<${Spinner} />`}
     </div>
