@@ -273,3 +273,19 @@ def test_the_window_is_whole_utc_days_ending_today() -> None:
     assert Window.ending(1, late).since == datetime(2026, 3, 10, tzinfo=UTC)
     assert Window.ending(1, late).dates() == ["2026-03-10"]
     assert Window.ending(7, NOW).dates() == DATES
+
+
+async def test_only_the_ten_largest_failure_groups_are_given(db: Database) -> None:
+    h = History(db)
+    wf = await h.workflow("many")
+    for n in range(12):  # twelve errors once each, then "Boom" three times
+        await h.run(f"m{n}", "many", at(9, 1, n), "failed", 1,
+                    (("t", 1, "failed", 1, f"Error{n}: once"),))  # fmt: skip
+    for n in range(3):
+        await h.run(f"b{n}", "many", at(9, 2, n), "failed", 1, (("t", 1, "failed", 1, "Boom"),))
+    failures = (await stats_of(db, wf))["failures"]
+    # Boom first (3), then the newest nine of the twelve singles (ties: newest latest run).
+    assert [f["error"] for f in failures] == ["Boom"] + [
+        f"Error{n}: once" for n in range(11, 2, -1)
+    ]
+    assert failures[0] == {"error": "Boom", "count": 3, "latest_run_id": h.ids["b2"]}

@@ -23,7 +23,7 @@ Days = Annotated[
 ]
 
 
-class Percentiles(BaseModel):
+class DurationPercentiles(BaseModel):
     p50: float | None = Field(description="Median seconds (null when nothing was timed).")
     p95: float | None = Field(description="95th percentile in seconds, interpolated.")
 
@@ -33,10 +33,10 @@ class RunFigures(BaseModel):
     by_status: dict[str, int] = Field(description="Those runs by their status now.")
     finished: int = Field(description="Of those, succeeded + failed + cancelled.")
     success_rate: float | None = Field(description="succeeded / finished; null if none.")
-    duration: Percentiles = Field(description="Of finished runs: finished_at - started_at.")
+    duration: DurationPercentiles = Field(description="Of finished runs: finished_at - started_at.")
 
 
-class Day(BaseModel):
+class RunsOnDay(BaseModel):
     date: str = Field(description="The UTC day, YYYY-MM-DD.")
     total: int
     by_status: dict[str, int]
@@ -50,29 +50,29 @@ class TaskFigures(BaseModel):
         description="succeeded / attempts that ran to an end (succeeded, failed, up_for_retry)."
     )
     retries: int = Field(description="Attempts after the first (attempt number > 1).")
-    duration: Percentiles = Field(description="Of attempts that ran to an end.")
+    duration: DurationPercentiles = Field(description="Of attempts that ran to an end.")
 
 
-class Failure(BaseModel):
+class ErrorGroup(BaseModel):
     error: str = Field(description="The error's first line, cut at 200 characters.")
     count: int = Field(description="Failed attempts (retried or not) with this error.")
     latest_run_id: int = Field(description="The newest run with an attempt that failed so.")
 
 
-class Head(BaseModel):
+class StatsWindow(BaseModel):
     days: int
     since: datetime = Field(description="The window's start: midnight UTC, days - 1 ago.")
     until: datetime = Field(description="When the figures were computed.")
 
 
-class WorkflowStats(Head):
+class WorkflowStats(StatsWindow):
     runs: RunFigures
     tasks: list[TaskFigures] = Field(description="By task key, in key order.")
-    failures: list[Failure] = Field(description="The 10 most frequent errors, most first.")
-    per_day: list[Day] = Field(description="Each day of the window, oldest first.")
+    failures: list[ErrorGroup] = Field(description="The 10 most frequent errors, most first.")
+    per_day: list[RunsOnDay] = Field(description="Each day of the window, oldest first.")
 
 
-class Active(BaseModel):
+class ActiveNow(BaseModel):
     queued_runs: int
     running_runs: int
     queued_attempts: int
@@ -87,13 +87,13 @@ class FailingWorkflow(BaseModel):
     success_rate: float | None
 
 
-class InstanceStats(Head):
+class InstanceStats(StatsWindow):
     runs: RunFigures
-    active: Active = Field(description="Queued and running now, whenever created.")
+    active: ActiveNow = Field(description="Queued and running now, whenever created.")
     failing_workflows: list[FailingWorkflow] = Field(
         description="The 10 workflows with the most failed runs in the window."
     )
-    per_day: list[Day]
+    per_day: list[RunsOnDay]
 
 
 @router.get("/api/v1/workflows/{ref}/stats", response_model=WorkflowStats, responses=errors(404))
