@@ -1,12 +1,12 @@
 """Statistics over a window of calendar days: runs by status, success rate, duration
 percentiles, per task figures, failures grouped by error, and runs per day.
 
-Everything is a SQLAlchemy Core aggregate over the runs created in the window (the
-`ix_runs_workflow_created` / `ix_runs_created` indexes find them) and, for tasks, their
-attempts (found by `run_id`). Percentiles are exact on both databases, computed the same way:
-count the durations, then read the one or two values either side of each percentile's position
-with `row_number() OVER (ORDER BY duration)` and interpolate linearly between them, which is
-what PostgreSQL's `percentile_cont` does. The cost is one sort of the window's durations.
+Everything is a SQLAlchemy Core aggregate over the runs created in the window (read from the
+covering indexes `ix_runs_window` / `ix_runs_workflow_window`, migration 0017) and, for tasks,
+their attempts (found by `run_id`). Percentiles are exact on both databases, computed the same
+way: count the durations, then read the one or two values either side of each percentile's
+position and interpolate linearly between them, as PostgreSQL's `percentile_cont` does. The
+cost is a sort of the window's durations (docs/stats.md says how much).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from datetime import UTC, datetime, timedelta
 from math import ceil, floor
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float, String
@@ -159,20 +158,16 @@ def _timed(model: type[Run] | type[TaskAttempt]) -> ColumnElement[bool]:
 
 
 async def _ranked(
-    session: AsyncSession,
-    model: type[Run] | type[TaskAttempt],
-    where: Sequence[ColumnElement[bool]],
-    wanted: dict[str, set[int]],
-    group: ColumnElement[str] | InstrumentedAttribute[str] | None = None,
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], wanted: dict[str, set[int]]
 ) -> dict[str, dict[int, float]]:
-    """The durations at the wanted 0-based ranks, per group ('' when not grouped): one sort."""
+    """Attempt durations at the wanted 0-based ranks of each task key: one query numbers each
+    task's durations in order (a workflow's attempts in the window: a bounded set)."""
     if not any(wanted.values()):
         return {}
-    key = group if group is not None else literal("")
-    duration = _duration(model)
-    order = func.row_number().over(partition_by=group, order_by=duration)
-    ranked = select(key.label("k"), duration.label("d"), (order - 1).label("r")).where(*where)
-    sub = ranked.subquery()
+    duration = _duration(TaskAttempt)
+    order = func.row_number().over(partition_by=TaskAttempt.task_key, order_by=duration)
+    ranked = select(TaskAttempt.task_key.label("k"), duration.label("d"), (order - 1).label("r"))
+    sub = ranked.where(*where).subquery()
     picks = [and_(sub.c.k == k, sub.c.r.in_(sorted(ranks))) for k, ranks in wanted.items() if ranks]
     out: dict[str, dict[int, float]] = {}
     for k, rank, value in await session.execute(
@@ -280,7 +275,7 @@ async def _tasks(session: AsyncSession, workflow_id: int, window: Window) -> lis
     )
     rows = (await session.execute(query)).all()
     wanted = {row[0]: positions(row[5]) for row in rows}
-    values = await _ranked(session, TaskAttempt, [*where, timed], wanted, TaskAttempt.task_key)
+    values = await _ranked(session, [*where, timed], wanted)
     return [
         {
             "task_key": key,
