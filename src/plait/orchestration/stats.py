@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from math import ceil, floor
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -97,6 +97,23 @@ def _first_line_default(element: first_line, compiler: SQLCompiler, **kw: Any) -
     col = f"coalesce({compiler.process(element.clauses, **kw)}, '')"
     head = f"split_part({col}, chr(10), 1)"
     return f"substr(btrim({head}, ' ' || chr(9) || chr(13)), 1, {ERROR_CHARS})"
+
+
+class unindexed(FunctionElement[str]):
+    """A column the planner must not look up by its own index (SQLite's unary `+`)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(unindexed)
+def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
 
 
 # ---- the window ---------------------------------------------------------------------------------
@@ -180,26 +197,32 @@ async def _ranked(
 # ---- figures about runs ------------------------------------------------------------------------
 
 
-def _in_window(window: Window, workflow_id: int | None) -> list[ColumnElement[bool]]:
-    where = [Run.created_at >= window.since]
-    if workflow_id is not None:
-        where.insert(0, Run.workflow_id == workflow_id)
-    return where
+@dataclass(frozen=True)
+class Scope:
+    """The runs created in the window, of one workflow or of all."""
+
+    where: list[ColumnElement[bool]]
+
+    @classmethod
+    def of(cls, window: Window, workflow_id: int | None) -> Scope:
+        if workflow_id is None:
+            return cls([Run.created_at >= window.since])
+        return cls([Run.workflow_id == workflow_id, Run.created_at >= window.since])
+
+    def select(self, *columns: Any) -> Select[Any]:
+        return select(*columns).where(*self.where)
 
 
 async def _runs(
-    session: AsyncSession, window: Window, where: list[ColumnElement[bool]]
+    session: AsyncSession, window: Window, scope: Scope
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Runs by status, success rate and duration percentiles of the finished runs, and runs
     per day by status: one grouped query gives both (read from the window's index)."""
     finished = Run.status.in_(list(RUN_FINISHED))
     day = utc_day(Run.created_at)
     timed_case = case((and_(finished, _timed(Run)), 1))
-    query = (
-        select(day, Run.status, func.count(), func.count(timed_case))
-        .where(*where)
-        .group_by(day, Run.status)
-    )
+    query = scope.select(day, Run.status, func.count(), func.count(timed_case))
+    query = query.group_by(day, Run.status)
     by_status = dict.fromkeys(map(str, RunStatus), 0)
     days = {d: dict.fromkeys(map(str, RunStatus), 0) for d in window.dates()}
     timed = 0
@@ -209,7 +232,10 @@ async def _runs(
         if d in days:  # a run created after `now` (clock skew) belongs to no bar
             days[d][status] = count
     ended = sum(by_status[s] for s in RUN_FINISHED)
-    values = await _nth(session, [*where, finished, _timed(Run)], timed)
+    # unindexed: SQLite's planner (without ANALYZE statistics) would take ix_runs_status for
+    # the status filter and read most of the table, 0.4 s instead of 0.04 s at a million runs.
+    finished_only = unindexed(Run.status).in_(list(RUN_FINISHED))
+    values = await _nth(session, scope, [finished_only, _timed(Run)], timed)
     runs = {
         "total": sum(by_status.values()),
         "by_status": by_status,
@@ -222,7 +248,7 @@ async def _runs(
 
 
 async def _nth(
-    session: AsyncSession, where: list[ColumnElement[bool]], count: int
+    session: AsyncSession, scope: Scope, where: list[ColumnElement[bool]], count: int
 ) -> dict[int, float]:
     """The run durations at `positions(count)`: for each percentile, one ORDER BY duration
     LIMIT 1 or 2 OFFSET k, sorted from the nearer end so the database keeps the fewest rows
@@ -235,7 +261,7 @@ async def _nth(
             continue
         from_top = count - 1 - high < low
         query = (
-            select(duration)
+            scope.select(duration)
             .where(*where)
             .order_by(duration.desc() if from_top else duration)
             .limit(high - low + 1)
@@ -256,7 +282,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 async def _tasks(session: AsyncSession, workflow_id: int, window: Window) -> list[dict[str, Any]]:
     """Per task key: attempts, success rate, retries and attempt duration percentiles."""
-    where = [*_in_window(window, workflow_id), TaskAttempt.run_id == Run.id]
+    where = [*Scope.of(window, workflow_id).where, TaskAttempt.run_id == Run.id]
     ended = TaskAttempt.status.in_(list(ATTEMPT_ENDED))
     timed = and_(ended, _timed(TaskAttempt))
     query = (
@@ -297,7 +323,7 @@ async def _failures(
     error = first_line(TaskAttempt.error)
     query = (
         select(error, func.count(), func.max(TaskAttempt.run_id))
-        .where(*_in_window(window, workflow_id), TaskAttempt.run_id == Run.id)
+        .where(*Scope.of(window, workflow_id).where, TaskAttempt.run_id == Run.id)
         .where(TaskAttempt.status.in_(list(ATTEMPT_FAILED)))
         .group_by(error)
         .order_by(func.count().desc(), func.max(TaskAttempt.run_id).desc())
@@ -313,7 +339,7 @@ async def _failures(
 
 
 async def workflow_stats(session: AsyncSession, workflow_id: int, window: Window) -> dict[str, Any]:
-    runs, per_day = await _runs(session, window, _in_window(window, workflow_id))
+    runs, per_day = await _runs(session, window, Scope.of(window, workflow_id))
     return {
         **_head(window),
         "runs": runs,
@@ -324,13 +350,13 @@ async def workflow_stats(session: AsyncSession, workflow_id: int, window: Window
 
 
 async def instance_stats(session: AsyncSession, window: Window) -> dict[str, Any]:
-    where = _in_window(window, None)
-    runs, per_day = await _runs(session, window, where)
+    scope = Scope.of(window, None)
+    runs, per_day = await _runs(session, window, scope)
     return {
         **_head(window),
         "runs": runs,
         "active": await _active(session),
-        "failing_workflows": await _failing_workflows(session, where),
+        "failing_workflows": await _failing_workflows(session, scope),
         "per_day": per_day,
     }
 
@@ -350,16 +376,13 @@ async def _active(session: AsyncSession) -> dict[str, int]:
     return out
 
 
-async def _failing_workflows(
-    session: AsyncSession, where: list[ColumnElement[bool]]
-) -> list[dict[str, Any]]:
+async def _failing_workflows(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
     """The TOP workflows by failed runs in the window, with their runs and success rate."""
     failed = func.count(case((Run.status == R.failed, 1)))
     per_workflow = (
-        select(Run.workflow_id, failed.label("failed"), func.count().label("runs"),
-               func.count(case((Run.status == R.succeeded, 1))).label("succeeded"),
-               func.count(case((Run.status.in_(list(RUN_FINISHED)), 1))).label("finished"))
-        .where(*where)
+        scope.select(Run.workflow_id, failed.label("failed"), func.count().label("runs"),
+                     func.count(case((Run.status == R.succeeded, 1))).label("succeeded"),
+                     func.count(case((Run.status.in_(list(RUN_FINISHED)), 1))).label("finished"))
         .group_by(Run.workflow_id)
         .having(failed > 0)
         .subquery()
