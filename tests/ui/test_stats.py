@@ -62,8 +62,8 @@ def test_the_overview_and_a_workflows_stats_show_the_apis_figures(
 
     page.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
-    whole = plait.http.get("/api/v1/stats?days=30").json()
-    expect(page.get_by_test_id("overview")).to_have_attribute("data-days", "30")
+    whole = plait.http.get("/api/v1/stats?days=7").json()
+    expect(page.get_by_test_id("overview")).to_have_attribute("data-days", "7")
     check_run_figures(page, whole["runs"])
     for key, value in whole["active"].items():
         same(page.get_by_test_id(f"active-{key}"), value)

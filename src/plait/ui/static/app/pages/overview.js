@@ -9,7 +9,8 @@ const enc = encodeURIComponent;
 
 export function OverviewPage() {
   title("Overview");
-  const [days, setDays] = useState(30);
+  // 7 days: the instance's figures read every run of the window (docs/stats.md, cost).
+  const [days, setDays] = useState(7);
   const stats = useLoad(() => api(`/api/v1/stats?days=${days}`), [days]);
   const s = stats.data;
   return html`<div class="page" data-testid="overview" data-days=${s?.days}>
