@@ -73,6 +73,8 @@ RULES = {
     ("DELETE", f"{WF}/tasks/{{key}}"): "owner",
     ("POST", f"{WF}/runs"): "editor",
     ("GET", "/api/v1/runs"): "viewer",
+    ("GET", f"{WF}/stats"): "viewer",
+    ("GET", "/api/v1/stats"): "viewer",
     ("GET", "/api/v1/runs/{run_id}"): "viewer",
     ("POST", "/api/v1/runs/{run_id}/cancel"): "editor",
     ("POST", "/api/v1/runs/{run_id}/retry"): "editor",

@@ -26,6 +26,7 @@ from plait.api import (
     problems,
     results,
     runs,
+    stats,
     sweeps,
     tasks,
     templates,
@@ -73,6 +74,7 @@ ROUTERS = (
     history,  # before runs: /runs/final-metrics is not /runs/{run_id}
     compare,  # before runs: /runs/compare is not /runs/{run_id}
     runs,
+    stats,
     backfills,
     sweeps,
     lineage,

@@ -11,6 +11,7 @@ import { ChatPanel } from "./chat.js";
 const pages = {
   login: () => import("./pages/login.js"),
   workflows: () => import("./pages/workflows.js"),
+  overview: () => import("./pages/overview.js"),
   workflow: () => import("./pages/workflow.js"),
   runs: () => import("./pages/runs.js"),
   run: () => import("./pages/run.js"),
@@ -28,6 +29,7 @@ const pages = {
 // [path pattern, page module, its export, props from the match]
 const ROUTES = [
   [/^\/login$/, "login", "LoginPage", () => ({})],
+  [/^\/overview$/, "overview", "OverviewPage", () => ({})],
   [/^\/workflows$/, "workflows", "WorkflowsPage", () => ({})],
   [/^\/workflows\/new$/, "workflow", "NewWorkflowPage", () => ({})],
   [/^\/workflows\/([^/]+)$/, "workflow", "WorkflowPage", (m) => ({ key: m[1], ref_: decodeURIComponent(m[1]) })],
@@ -134,7 +136,7 @@ function TopBar({ user, onHelp, onChat }) {
   const tab = (href, label) => html`<${Link} href=${href} class=${path.startsWith(href) ? "active" : ""}>${label}</${Link}>`;
   return html`<header class="topbar">
     <${Link} href="/workflows" class="brand"><img src="/static/app/favicon.svg" alt="" width="22" height="22" /> Plait</${Link}>
-    <nav>${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/models", "Models")}${tab("/deployments", "Deployments")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
+    <nav>${tab("/overview", "Overview")}${tab("/workflows", "Workflows")}${tab("/runs", "Runs")}${tab("/templates", "Templates")}${tab("/datasets", "Datasets")}${tab("/models", "Models")}${tab("/deployments", "Deployments")}${tab("/workers", "Workers")}${tab("/settings", "Settings")}</nav>
     <div class="spacer"></div>
     <button class="ghost" data-testid="describe-run" onClick=${onChat}>Describe a run</button>
     <button class="icon" title="Toggle dark mode" aria-label="Toggle dark mode" onClick=${toggleTheme}>◐</button>

@@ -13,6 +13,7 @@ import { RunGrid } from "../grid.js";
 import { BackfillDialog, Backfills, recurring } from "../backfill.js";
 import { SaveTemplateDialog } from "../templates.js";
 import { SweepDialog, Sweeps } from "../sweep.js";
+import { WorkflowStats } from "./workflow_stats.js";
 
 const enc = encodeURIComponent;
 
@@ -72,7 +73,7 @@ export function WorkflowPage({ ref_ }) {
     try { await api(`/api/v1/workflows/${w.id}`, { method: "DELETE" }); toast(`Deleted ${w.name}`); navigate("/workflows"); }
     catch (err) { toast(err.message, "bad"); }
   };
-  const tabs = [["overview", "Overview"], ...(edit ? [["edit", "Edit"]] : []), ["versions", "Versions"]];
+  const tabs = [["overview", "Overview"], ...(edit ? [["edit", "Edit"]] : []), ["versions", "Versions"], ["stats", "Stats"]];
 
   return html`<div class="page" data-workflow-id=${w.id}>
     <div class="crumbs"><${Link} href="/workflows">Workflows</${Link}> /</div>
@@ -94,6 +95,7 @@ export function WorkflowPage({ ref_ }) {
     <${TabPanel} id="workflow" current=${tab}>${tab === "overview" ? html`<${Overview} w=${w} runs=${runs} />`
       : tab === "edit" && edit ? html`<${WorkflowEditor} key=${w.current_version} initial=${w} version=${w.current_version}
           onSaved=${(saved) => { wf.setData(saved); if (saved.name !== ref_) navigate(`/workflows/${enc(saved.name)}?tab=edit`, { replace: true }); }} />`
+      : tab === "stats" ? html`<${WorkflowStats} w=${w} />`
       : html`<${Versions} w=${w} onRestored=${(saved) => { wf.setData(saved); }} />`}</${TabPanel}>
     ${dialog === "trigger" ? html`<${TriggerDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
     ${dialog === "backfill" ? html`<${BackfillDialog} w=${w} onClose=${() => setDialog(null)} />` : null}
