@@ -171,7 +171,6 @@ class Run(Base):
         Index("ix_runs_created", "created_at", "id"),
         Index("ix_runs_workflow_status", "workflow_id", "status"),
         Index("ix_runs_workflow_id", "workflow_id", "id"),  # a workflow's newest runs
-        Index("ix_runs_workflow_created", "workflow_id", "created_at"),  # 0016: windows
         # 0017: statistics, from the index alone (docs/stats.md)
         Index("ix_runs_window", "created_at", "status", "workflow_id", "started_at", "finished_at"),
         Index(

@@ -1,11 +1,10 @@
-"""Retention and statistics.
+"""Retention: pins and a workflow's own retention.
 
 `runs.pinned`: a run someone pinned (`POST /runs/{id}/pin`) is never removed by retention.
 `workflows.retention_days`: the workflow's own retention (null: the instance's
 `PLAIT_RETENTION_DAYS`; 0: keep its runs for ever); it repeats the spec's `retention_days`, as
 the other workflow columns repeat parts of the spec, so the retention job reads it without
-loading specs. `ix_runs_workflow_created`: a workflow's runs over a time window (statistics,
-retention per workflow).
+loading specs.
 
 Revision ID: 0016
 Revises: 0015
@@ -30,11 +29,9 @@ def upgrade() -> None:
         "runs", sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false())
     )
     op.add_column("workflows", sa.Column("retention_days", sa.Integer(), nullable=True))
-    op.create_index("ix_runs_workflow_created", "runs", ["workflow_id", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_workflow_created", table_name="runs")
     with op.batch_alter_table("workflows") as batch:
         batch.drop_column("retention_days")
     with op.batch_alter_table("runs") as batch:

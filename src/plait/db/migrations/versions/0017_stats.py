@@ -4,8 +4,7 @@
 runs of a time window with every column the statistics read (status, workflow, duration), so
 they are counted, grouped and sorted without reading the table's rows.
 `ix_runs_workflow_window` (workflow_id, created_at, status, started_at, finished_at): the
-same for one workflow's runs. It starts with 0016's `ix_runs_workflow_created`, which it can
-replace.
+same for one workflow's runs.
 
 Revision ID: 0017
 Revises: 0016
