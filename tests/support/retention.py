@@ -144,7 +144,7 @@ async def _children(
             DatasetVersion.dataset_id == dataset
         )
     )
-    session.add(DatasetVersion(dataset_id=dataset, version=made + 1, uri="s3://b/made",
+    session.add(DatasetVersion(dataset_id=dataset, version=(made or 0) + 1, uri="s3://b/made",
                                source_run_id=run_id))  # fmt: skip
     if model is not None:
         found = await session.scalar(select(Model).where(Model.name == model))
