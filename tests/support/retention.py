@@ -74,12 +74,13 @@ async def add_run(
     started: bool = True,
     pinned: bool = False,
     model: str | None = None,
+    now: datetime = NOW,
 ) -> int:
     """A run that ended `age_days` before NOW (or, not started, was made then), with two
     attempts, a log chunk, a metric, an artifact, a published event, a lineage row, a
     tracking export, a notification delivery, a hook delivery, a dataset version it made
     and its folders on disk; `model`: a model version was logged from it."""
-    when = ago(age_days)
+    when = now - timedelta(days=age_days)
     finished = status in ("succeeded", "failed", "cancelled")
     async with db.write() as session:
         run = Run(workflow_id=workflow_id, workflow_version=1, params={}, status=status,

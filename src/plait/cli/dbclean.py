@@ -38,7 +38,8 @@ def db_clean(
     """Remove finished runs past their retention now, with their attempts, logs, metrics,
     events, artifacts and files (pinned runs and runs that made model versions are kept)."""
     counts = asyncio.run(_clean(data_dir, dry_run, older_than_days))
-    table = Table("kind", "would go" if dry_run else "removed", title=None)
+    table = Table("kind", "would go" if dry_run else "removed")
+    table.columns[1].justify = "right"
     for kind, n in counts.items():
         table.add_row(kind.replace("_", " "), f"{n:,}")
     out.print(table)
