@@ -19,7 +19,15 @@ from plait.orchestration.retention import run_pass
 from plait.settings import Settings
 from tests.conftest import Account
 from tests.support.processes import wait_holding, wait_released
-from tests.support.retention import NOW, add_run, fixtures, run_ids, workflow_id
+from tests.support.retention import (
+    NOW,
+    add_run,
+    fixtures,
+    folders,
+    references,
+    run_ids,
+    workflow_id,
+)
 from tests.support.workflows import create_workflow
 
 Accounts = dict[str, Account]
@@ -133,3 +141,27 @@ async def test_deleting_a_workflow_stops_its_running_task_and_removes_its_files(
     assert not run_dir.exists()
     gone = await client.get("/api/v1/workflows/sleepy", headers=editor.headers)
     assert gone.status_code == 404
+
+
+async def test_deleting_a_workflow_leaves_nothing_that_names_its_runs(
+    app: FastAPI, client: httpx.AsyncClient, accounts: Accounts, settings: Settings
+) -> None:
+    db: Database = app.state.plait.db
+    editor = accounts["editor"]
+    await create_workflow(client, editor, name="doomed")
+    await create_workflow(client, editor, name="other")
+    doomed, other = await workflow_id(db, "doomed"), await workflow_id(db, "other")
+    fx = await fixtures(db, other)
+    made = [await add_run(db, settings.data_dir, fx, doomed, age_days=d) for d in range(5)]
+    kept = await add_run(db, settings.data_dir, fx, other)
+    app.state.plait.settings.retention_batch_size = 2  # its runs go in batches of 2
+
+    deleted = await client.delete("/api/v1/workflows/doomed", headers=editor.headers)
+
+    assert deleted.status_code == 204, deleted.text
+    assert await run_ids(db) == {kept}
+    for column, held in (await references(db)).items():
+        if column != "dataset_versions.source_run_id":
+            assert set(held) <= {kept}, column  # nothing names a deleted run
+    assert all(folders(settings.data_dir, i) == [] for i in made)
+    assert len(folders(settings.data_dir, kept)) == 2
