@@ -328,7 +328,7 @@ async def run_pass(
     return tally
 
 
-async def _exclusive_pass(db: Database, settings: Settings) -> Tally | None:
+async def exclusive_pass(db: Database, settings: Settings) -> Tally | None:
     """A pass, unless another process runs one (PostgreSQL: an advisory lock; SQLite has one
     machine and one writer). None when it was skipped."""
     if db.dialect == "sqlite":
@@ -375,7 +375,7 @@ class Retention:
             delay = self.settings.retention_interval_seconds
             started = time.monotonic()
             try:
-                tally = await _exclusive_pass(self.db, self.settings)
+                tally = await exclusive_pass(self.db, self.settings)
             except Exception:  # the next pass tries again; nothing half-done is lost
                 log.exception("retention pass failed")
                 continue
