@@ -50,7 +50,7 @@ def db_clean(
 async def _clean(data_dir: Path | None, dry_run: bool, days: int | None) -> dict[str, Any]:
     from plait.db import migrate
     from plait.db.engine import Database
-    from plait.orchestration.retention import run_pass
+    from plait.orchestration.retention import exclusive_pass, run_pass
     from plait.settings import Settings
 
     if data_dir is not None:
@@ -62,7 +62,12 @@ async def _clean(data_dir: Path | None, dry_run: bool, days: int | None) -> dict
     try:
         if await migrate.current(db) != migrate.head():
             _fail("the database is not at the newest revision: run `plait db upgrade` first")
-        tally = await run_pass(db, settings, dry_run=dry_run, default_days=days)
+        if dry_run:
+            tally = await run_pass(db, settings, dry_run=True, default_days=days)
+        elif (found := await exclusive_pass(db, settings, default_days=days)) is not None:
+            tally = found
+        else:
+            _fail("a retention pass is running (a scheduler's): try again once it has ended")
     finally:
         await db.dispose()
     return tally.counts()

@@ -328,18 +328,20 @@ async def run_pass(
     return tally
 
 
-async def exclusive_pass(db: Database, settings: Settings) -> Tally | None:
+async def exclusive_pass(
+    db: Database, settings: Settings, *, default_days: int | None = None
+) -> Tally | None:
     """A pass, unless another process runs one (PostgreSQL: an advisory lock; SQLite has one
     machine and one writer). None when it was skipped."""
     if db.dialect == "sqlite":
-        return await run_pass(db, settings)
+        return await run_pass(db, settings, default_days=default_days)
     async with db.writer.connect() as conn:
         got = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
         await conn.commit()
         if not got:
             return None
         try:
-            return await run_pass(db, settings)
+            return await run_pass(db, settings, default_days=default_days)
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
             await conn.commit()
