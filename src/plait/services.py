@@ -28,6 +28,7 @@ from plait.monitoring import exposition
 from plait.notifications import rules as notify_rules
 from plait.notifications.worker import DeliveryWorker
 from plait.orchestration import chains
+from plait.orchestration.retention import Retention
 from plait.orchestration.scheduler import Scheduler
 from plait.serving import supervisor as serving
 from plait.serving import targets as serving_targets
@@ -112,6 +113,9 @@ async def running(
             bus.listen(engine.on_bus)  # changes other processes make wake it at once
             await engine.start()
             stack.push_async_callback(engine.stop)
+            retention = Retention(db, settings)  # old runs go, in the scheduler's process
+            await retention.start()
+            stack.push_async_callback(retention.stop)
         yield Services(settings, db, hub, bus, dispatcher, engine, supervisor)
 
 

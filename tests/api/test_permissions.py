@@ -79,6 +79,8 @@ RULES = {
     ("POST", "/api/v1/runs/{run_id}/cancel"): "editor",
     ("POST", "/api/v1/runs/{run_id}/retry"): "editor",
     ("POST", "/api/v1/runs/{run_id}/rerun"): "editor",
+    ("POST", "/api/v1/runs/{run_id}/pin"): "editor",
+    ("DELETE", "/api/v1/runs/{run_id}/pin"): "editor",
     ("GET", "/api/v1/runs/{run_id}/tasks/{key}/logs"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/tasks/{key}/logs/stream"): "viewer",
     ("GET", "/api/v1/runs/{run_id}/metrics"): "viewer",

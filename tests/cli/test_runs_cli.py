@@ -353,6 +353,15 @@ def test_rerun_starts_a_new_run_with_the_same_params(live: Plait, pipeline: Any)
     assert f"rerun it: `plait runs rerun {rid}` (POST /api/v1/runs/{rid}/rerun)" in problem
 
 
+@pytest.mark.slow
+def test_pin_and_unpin_a_run(live: Plait, pipeline: Any) -> None:
+    _, rid, _ = pipeline
+    assert live.cli.ok("runs", "pin", str(rid)).strip() == f"run {rid} pinned: retention keeps it"
+    assert live.http.get(f"/api/v1/runs/{rid}").json()["pinned"] is True
+    assert live.cli.ok("runs", "unpin", str(rid), "-o", "json").count('"pinned": false') == 1
+    assert live.http.get(f"/api/v1/runs/{rid}").json()["pinned"] is False
+
+
 # 4. Stop watching, follow a log, cancel --------------------------------------------------------
 
 

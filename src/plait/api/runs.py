@@ -54,6 +54,7 @@ class RunOut(BaseModel):
     backfill_id: int | None = Field(description="The backfill that made it.")
     sweep_id: int | None = Field(description="The sweep that made it.")
     cancel_requested: bool
+    pinned: bool = Field(description="Kept by retention however old (POST /runs/{id}/pin).")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -288,6 +289,18 @@ async def _change(ctx: Ctx, who: Principal, run_id: int, action: Any) -> Any:
         detail = await run_detail(session, run)
     ctx.wake(run_id)
     return detail
+
+
+@router.post("/api/v1/runs/{run_id}/pin", response_model=RunDetail)
+async def pin_run(run_id: RunId, who: Editor, ctx: Ctx) -> Any:
+    """Keep the run however old it gets: retention never removes a pinned run."""
+    return await _change(ctx, who, run_id, runs.pin(True))
+
+
+@router.delete("/api/v1/runs/{run_id}/pin", response_model=RunDetail)
+async def unpin_run(run_id: RunId, who: Editor, ctx: Ctx) -> Any:
+    """Let retention remove the run again once it is old enough."""
+    return await _change(ctx, who, run_id, runs.pin(False))
 
 
 @router.post(

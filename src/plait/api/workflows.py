@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -22,7 +23,8 @@ from plait.db.models import Run, User, Workflow, WorkflowTag
 from plait.errors import Conflict, FieldError, InvalidInput
 from plait.executors.layout import remove_run_files
 from plait.models.registry import models_from_workflow
-from plait.orchestration.states import RunStatus
+from plait.orchestration import retention, runs
+from plait.orchestration.states import RUN_FINISHED, RunStatus
 from plait.workflows import store
 from plait.workflows.schedule import next_fire_times
 from plait.workflows.spec import Name, Text, WorkflowSpec, parse
@@ -42,9 +44,10 @@ class WorkflowReplace(WorkflowSpec):
 
 class WorkflowPatch(PatchBody):
     """Fields to change; the others keep their values. `tasks`, when given, replaces the list.
-    `schedule: null` removes the schedule, `sla_seconds: null` the SLA."""
+    `schedule: null` removes the schedule, `sla_seconds: null` the SLA, `retention_days: null`
+    the workflow's own retention."""
 
-    nullable = frozenset({"schedule", "sla_seconds"})
+    nullable = frozenset({"schedule", "sla_seconds", "retention_days"})
 
     name: Name | None = None
     description: Text | None = None
@@ -54,6 +57,7 @@ class WorkflowPatch(PatchBody):
     params: dict[str, Any] | None = None
     max_active_runs: int | None = None
     sla_seconds: float | None = None
+    retention_days: int | None = None
     tasks: list[dict[str, Any]] | None = None
     triggers: list[dict[str, Any]] | None = None
     paused: StrictBool | None = None
@@ -309,23 +313,81 @@ async def patch_workflow(
     return await save(ctx, who, ref, if_match, response, patched, paused)
 
 
+STOP_WAIT_SECONDS = 5.0  # beyond the kill grace: how long a delete waits for tasks to stop
+
+
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(409))
 async def delete_workflow(ref: Ref, who: Editor, ctx: Ctx) -> None:
-    """Delete a workflow, its versions and its runs, with the runs' logs and artifacts.
-    409 while its runs made model versions (their files are the runs' artifacts)."""
+    """Delete a workflow, its versions and its runs, with the runs' logs and artifacts. Its
+    unfinished runs are cancelled first and their running tasks stopped (SIGTERM, then
+    SIGKILL after the grace period); 409 if they have not stopped by then (the cancel goes
+    on: try again), or while its runs made model versions (their files are the runs')."""
+    workflow_id = await _stop_runs(ctx, ref, who)
+    # Its finished runs first, a batch per transaction (a workflow may have many: no lock is
+    # held long); then the workflow with whatever is left, in one.
+    while batch := await _finished_runs(ctx, workflow_id):
+        async with ctx.db.write() as session:
+            await retention.delete_rows(session, batch, retention.Tally())
+        await _remove_files(ctx, batch)
     async with ctx.db.write() as session:
         wf = await store.get_for_edit(session, ref, who)
-        made = await models_from_workflow(session, wf.id)
-        if made:
-            shown = ", ".join(made[:10]) + (f" and {len(made) - 10} more" if len(made) > 10 else "")
-            raise Conflict(f"runs of {wf.name!r} made model versions ({shown}): delete those "
-                           "models first", code="workflow-has-models")  # fmt: skip
+        await _refuse_models(session, wf)
+        if stopping := await runs.cancel_workflow_runs(session, who, wf.id):
+            raise _still_stopping(ref, stopping)
         run_ids = await store.remove(session, who, wf)
-    # After the commit (a rolled back delete keeps its files), in a thread (a big tree takes
-    # a while), before answering (whoever reads the run's folders next finds them gone).
+        await retention.delete_rows(session, run_ids, retention.Tally())
+    await _remove_files(ctx, run_ids)
+
+
+async def _stop_runs(ctx: Context, ref: str, who: Principal) -> int:
+    """Cancel the workflow's unfinished runs and wait until none of their tasks runs; its id.
+    The scheduler whose executor runs a task stops it (it hears of the cancel on the bus)."""
+    deadline = time.monotonic() + ctx.settings.kill_grace_seconds + STOP_WAIT_SECONDS
+    while True:
+        async with ctx.db.write() as session:
+            wf = await store.get_for_edit(session, ref, who)
+            await _refuse_models(session, wf)
+            stopping = await runs.cancel_workflow_runs(session, who, wf.id)
+            workflow_id = wf.id
+        if not stopping:
+            return workflow_id
+        for run_id in stopping:
+            ctx.wake(run_id)
+        if time.monotonic() > deadline:
+            raise _still_stopping(ref, stopping)
+        await asyncio.sleep(0.1)
+
+
+def _still_stopping(ref: str, run_ids: list[int]) -> Conflict:
+    return Conflict(f"runs {run_ids} of {ref!r} are still stopping; try again in a moment",
+                    code="workflow-runs-stopping")  # fmt: skip
+
+
+async def _finished_runs(ctx: Context, workflow_id: int) -> list[int]:
+    async with ctx.db.read() as session:
+        query = (
+            select(Run.id)
+            .where(Run.workflow_id == workflow_id, Run.status.in_(list(RUN_FINISHED)))
+            .order_by(Run.id)
+            .limit(ctx.settings.retention_batch_size)
+        )
+        return list((await session.execute(query)).scalars())
+
+
+async def _remove_files(ctx: Context, run_ids: list[int]) -> None:
+    """After the commit (a rolled back delete keeps its files), in a thread (a big tree takes
+    a while), before answering (whoever reads the run's folders next finds them gone)."""
     await asyncio.to_thread(remove_run_files, ctx.settings.data_dir, run_ids)
     for run_id in run_ids:  # the store's copies (S3...); log chunks went with the rows
         await ctx.artifacts.delete_run(run_id)
+
+
+async def _refuse_models(session: AsyncSession, wf: Workflow) -> None:
+    made = await models_from_workflow(session, wf.id)
+    if made:
+        shown = ", ".join(made[:10]) + (f" and {len(made) - 10} more" if len(made) > 10 else "")
+        raise Conflict(f"runs of {wf.name!r} made model versions ({shown}): delete those "
+                       "models first", code="workflow-has-models")  # fmt: skip
 
 
 @router.post(

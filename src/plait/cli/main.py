@@ -18,6 +18,7 @@ from plait.cli import (
     backfills,
     compare,
     datasets,
+    dbclean,
     exports,
     hooks,
     models,
@@ -43,8 +44,9 @@ app = typer.Typer(
     # Inherited by every subcommand's context: `plait runs list -h` works too.
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations and cleaning.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+db_app.command("clean")(dbclean.db_clean)
 app.add_typer(workflows.wf_app, name="workflows")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(backfills.backfills_app, name="backfills")

@@ -341,3 +341,23 @@ def runs_rerun(run_id: RunId, watch_: Watch = False, output: RunOutput = Format.
     what = f"run {run['id']} of {run['workflow']} (rerun of run {run_id})"
     out.print(Text(f"started {what}: {run['status']}"))
     _maybe_watch(client, run["id"], watch_)
+
+
+# plait runs pin / unpin -------------------------------------------------------------------------
+
+
+@runs_app.command("pin")
+@api_command
+def runs_pin(run_id: RunId, output: Output = Format.table) -> None:
+    """Keep a run however old it gets: retention never removes a pinned run."""
+    run = connect().request("POST", f"{run_path(run_id)}/pin")
+    emit(run, output, lambda: out.print(Text(f"run {run_id} pinned: retention keeps it")))
+
+
+@runs_app.command("unpin")
+@api_command
+def runs_unpin(run_id: RunId, output: Output = Format.table) -> None:
+    """Let retention remove a run again once it is older than its workflow's retention."""
+    run = connect().request("DELETE", f"{run_path(run_id)}/pin")
+    said = f"run {run_id} unpinned: retention removes it once it is old enough"
+    emit(run, output, lambda: out.print(Text(said)))

@@ -6,6 +6,7 @@ Functions add and flush; the caller owns the transaction and wakes the scheduler
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,6 +125,38 @@ async def request_cancel(session: AsyncSession, run: Run, who: Principal) -> Non
         audit.record(session, who, "run.cancel", "run", run.id)
         # Heard by every process's scheduler: the one whose executor runs its tasks stops them.
         outbox.record(session, "run.cancel_requested", workflow_id=run.workflow_id, run_id=run.id)
+
+
+def pin(pinned: bool) -> Callable[[AsyncSession, Run, Principal], Awaitable[None]]:
+    """Pin (retention keeps the run) or unpin it; audited when it changes anything."""
+
+    async def change(session: AsyncSession, run: Run, who: Principal) -> None:
+        if run.pinned != pinned:
+            run.pinned = pinned
+            audit.record(session, who, "run.pin" if pinned else "run.unpin", "run", run.id)
+
+    return change
+
+
+async def cancel_workflow_runs(
+    session: AsyncSession, who: Principal, workflow_id: int
+) -> list[int]:
+    """Ask every unfinished run of the workflow to stop (before the workflow is deleted);
+    returns those with a task still queued or running (a process may still exist)."""
+    rows = await session.execute(
+        select(Run).where(Run.workflow_id == workflow_id, Run.status.not_in(list(RUN_FINISHED)))
+    )
+    for run in rows.scalars():
+        await request_cancel(session, run, who)
+    active = (
+        select(TaskAttempt.run_id)
+        .join(Run, Run.id == TaskAttempt.run_id)
+        .where(
+            Run.workflow_id == workflow_id,
+            TaskAttempt.status.in_([AttemptStatus.queued, AttemptStatus.running]),
+        )
+    )
+    return sorted(set((await session.execute(active)).scalars()))
 
 
 async def retry_run(session: AsyncSession, run: Run, who: Principal) -> list[str]:

@@ -236,6 +236,13 @@ class WorkflowSpec(_Strict):
         le=30 * 86400,
         description="A run still going after this many seconds sends run.duration_exceeded.",
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="Finished runs older than this many days are removed (0: kept for ever; "
+        "unset: the server's PLAIT_RETENTION_DAYS).",
+    )
     tasks: list[TaskSpec] = Field(default_factory=list, max_length=10_000)
     triggers: list[TriggerSpec] = Field(
         default_factory=list,

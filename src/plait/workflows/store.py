@@ -198,6 +198,7 @@ def _apply(wf: Workflow, definition: dict[str, Any]) -> None:
     wf.tags = definition["tags"]
     wf.schedule = definition.get("schedule")
     wf.timezone = definition["timezone"]
+    wf.retention_days = definition.get("retention_days")
 
 
 def reschedule(wf: Workflow, schedule: str | None, timezone: str) -> None:

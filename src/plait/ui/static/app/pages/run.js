@@ -155,8 +155,16 @@ function Actions({ run, onChange }) {
       onChange();
     } catch (err) { toast(err.message, "bad"); }
   };
+  const pin = async () => {
+    try {
+      await api(`/api/v1/runs/${run.id}/pin`, { method: run.pinned ? "DELETE" : "POST" });
+      toast(run.pinned ? "Unpinned: retention removes it once it is old enough" : "Pinned: retention keeps this run");
+      onChange();
+    } catch (err) { toast(err.message, "bad"); }
+  };
   const finished = FINISHED.has(run.status);
   return html`<div class="actions">
+    <button data-testid="pin" onClick=${pin} title=${run.pinned ? "Let retention remove this run once it is old enough" : "Keep this run however old it gets"}>${run.pinned ? "Unpin" : "Pin"}</button>
     ${!finished ? html`<button class="danger" disabled=${run.cancel_requested} onClick=${() => act("cancel")}>${run.cancel_requested ? "Cancelling…" : "Cancel"}</button>` : null}
     ${["failed", "cancelled"].includes(run.status) ? html`<button onClick=${() => act("retry")} title="Run the failed and cancelled tasks again">Retry failed</button>` : null}
     ${finished ? html`<button onClick=${() => act("rerun")} title="A new run with the same params">Rerun</button>` : null}
@@ -264,6 +272,7 @@ function About({ run }) {
   return html`<div class="card"><h2>Details</h2><dl class="kv">
     <dt>Workflow</dt><dd><${Link} href=${`/workflows/${enc(run.workflow)}`}>${run.workflow}</${Link}> v${run.workflow_version}</dd>
     <dt>Created</dt><dd title=${stamp(run.created_at)}><${Time} iso=${run.created_at} /></dd>
+    <dt>Retention</dt><dd data-testid="pinned">${run.pinned ? "pinned: kept however old" : "not pinned"}</dd>
     ${run.scheduled_for ? html`<dt>Scheduled for</dt><dd>${stamp(run.scheduled_for)}</dd>` : null}
     ${run.description ? html`<dt>Note</dt><dd>${run.description}</dd>` : null}
     ${run.sweep_id ? html`<dt>Sweep</dt><dd><${Link} href=${`/sweeps/${run.sweep_id}`}>#${run.sweep_id}</${Link}></dd>` : null}

@@ -134,6 +134,7 @@ function Overview({ w, runs }) {
           <dt>Tasks</dt><dd>${w.tasks.length}</dd>
           <dt>Max active runs</dt><dd>${w.max_active_runs}</dd>
           ${w.sla_seconds ? html`<dt>SLA</dt><dd>${duration(w.sla_seconds)}</dd>` : null}
+          <dt>Runs kept</dt><dd data-testid="retention">${w.retention_days === 0 ? "for ever" : w.retention_days ? `${w.retention_days} days` : "the server's default"}</dd>
           ${w.triggers?.length ? html`<dt>Runs after</dt><dd>${w.triggers.map((t) => html`<div><${Link} href=${`/workflows/${enc(t.workflow)}`}>${t.workflow}</${Link}> on ${t.on}</div>`)}</dd>` : null}
           <dt>Changed</dt><dd><${Time} iso=${w.updated_at} /></dd>
         </dl>

@@ -27,7 +27,7 @@ export function toDraft(spec) {
   };
 }
 
-const KEEP = ["name", "description", "schedule", "timezone", "catchup", "max_active_runs", "sla_seconds", "triggers"];
+const KEEP = ["name", "description", "schedule", "timezone", "catchup", "max_active_runs", "sla_seconds", "retention_days", "triggers"];
 
 export function fromDraft(d) {
   const spec = {};
@@ -95,6 +95,7 @@ function Settings({ draft, set, errors }) {
       ${f("timezone", "Timezone", html`<input id="wf-timezone" value=${draft.timezone || "UTC"} onInput=${(e) => set({ timezone: e.target.value })} />`)}
       ${f("max_active_runs", "Max active runs", html`<${ValueInput} id="wf-max_active_runs" type="number" min="1" value=${draft.max_active_runs ?? 1} parse=${Number} onValue=${(v) => set({ max_active_runs: v })} />`)}
       ${f("sla_seconds", "SLA (s)", html`<${ValueInput} id="wf-sla_seconds" type="number" min="0" step="any" placeholder="none" value=${draft.sla_seconds} parse=${(t) => (t === "" ? null : Number(t))} onValue=${(v) => set({ sla_seconds: v })} />`)}
+      ${f("retention_days", "Keep runs (days)", html`<${ValueInput} id="wf-retention_days" type="number" min="0" step="1" placeholder="server default" title="Finished runs older than this are removed; 0 keeps them for ever" value=${draft.retention_days} parse=${(t) => (t === "" ? null : Number(t))} onValue=${(v) => set({ retention_days: v })} />`)}
     </div>
     <label><input type="checkbox" checked=${!!draft.catchup} onChange=${(e) => set({ catchup: e.target.checked })} /> Catch up: run every fire time missed while paused or down</label>
   </div>`;
