@@ -396,7 +396,7 @@ class Delivery(Base):
     )
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
     event_type: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[int | None]
+    run_id: Mapped[int | None] = mapped_column(index=True)  # 0016: retention
     dedupe: Mapped[str] = mapped_column(String(100), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16))
@@ -437,7 +437,7 @@ class HookDelivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     hook_id: Mapped[int] = mapped_column(ForeignKey("hooks.id", ondelete="CASCADE"))
     delivery_id: Mapped[str] = mapped_column(String(200))
-    run_id: Mapped[int | None]
+    run_id: Mapped[int | None] = mapped_column(index=True)  # 0016: retention
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
