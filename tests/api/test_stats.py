@@ -4,6 +4,7 @@ unknown workflow 404. (The figures themselves: tests/orchestration/test_stats.py
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from plait.api import stats as stats_api
 from plait.api.app import create_app
 from plait.db.engine import Database
 from plait.db.models import Run, TaskAttempt
+from plait.orchestration import stats as stats_module
 from plait.settings import Settings
 from tests.conftest import Account
 from tests.support.workflows import create_workflow
@@ -98,3 +101,35 @@ async def test_bad_windows_are_422_an_unknown_workflow_404_and_strangers_get_401
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert (await client.get("/api/v1/stats")).status_code == 401
+
+
+async def test_the_instance_figures_are_computed_once_per_window_for_every_caller(
+    app: FastAPI, client: httpx.AsyncClient, accounts: dict[str, Account],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    wf = await create_workflow(client, accounts["editor"])
+    now = datetime.now(UTC)
+    await add_run(app, wf["id"], now - timedelta(hours=1), "succeeded", 4)
+    calls = 0
+    compute = stats_module.instance_stats
+
+    async def counted(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await compute(*args)
+
+    monkeypatch.setattr(stats_module, "instance_stats", counted)
+    viewer = accounts["viewer"]
+    answers = await asyncio.gather(*(get(client, "/api/v1/stats?days=7", viewer) for _ in range(8)))
+    assert calls == 1 and all(a == answers[0] for a in answers)
+    assert answers[0]["runs"]["total"] == 1
+
+    # Within the 30 seconds a new run is not counted yet; `until` says when it was computed.
+    await add_run(app, wf["id"], now - timedelta(minutes=1), "failed", 2)
+    assert await get(client, "/api/v1/stats?days=7", viewer) == answers[0]
+    # Another window is its own computation; after the 30 seconds the new run counts.
+    assert (await get(client, "/api/v1/stats?days=8", viewer))["runs"]["total"] == 2
+    monkeypatch.setattr(stats_api, "INSTANCE_TTL_SECONDS", 0.0)
+    fresh = await get(client, "/api/v1/stats?days=7", viewer)
+    assert fresh["runs"]["total"] == 2 and fresh["until"] > answers[0]["until"]
+    assert calls == 3
