@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
 from plait.cli.common import err, out
+
+if TYPE_CHECKING:
+    from plait.db.engine import Database
+    from plait.settings import Settings
 
 admin_app = typer.Typer(
     help="Server administration on the server's machine (uses its database directly).",
@@ -55,8 +61,10 @@ def _read_password(password_stdin: bool, prompt: bool) -> str | None:
     return None
 
 
-async def _reset(data_dir: Path | None, username: str, password: str | None) -> str | None:
-    from plait.auth.bootstrap import reset_password as reset
+@asynccontextmanager
+async def server_database(data_dir: Path | None) -> AsyncIterator[tuple[Settings, Database]]:
+    """The server's settings and its database, which must exist and be at the newest
+    revision (else exit 1 saying so); a PlaitError inside exits 1 with its detail."""
     from plait.db import migrate
     from plait.db.engine import Database
     from plait.errors import PlaitError
@@ -67,18 +75,26 @@ async def _reset(data_dir: Path | None, username: str, password: str | None) -> 
     settings = Settings()
     # Connecting to SQLite would create an empty file: say there is nothing here instead.
     if settings.database_url is None and not (settings.data_dir / "plait.db").exists():
-        _fail(f"no Plait database in {settings.data_dir} (see --data-dir, PLAIT_DATABASE_URL)")
+        fail(f"no Plait database in {settings.data_dir} (see --data-dir, PLAIT_DATABASE_URL)")
     db = Database(settings.resolved_database_url())
     try:
         if await migrate.current(db) != migrate.head():
-            _fail("the database is not at the newest revision: run `plait db upgrade` first")
-        return await reset(db, username, password)
+            fail("the database is not at the newest revision: run `plait db upgrade` first")
+        yield settings, db
     except PlaitError as exc:
-        _fail(exc.detail)
+        fail(exc.detail)
     finally:
         await db.dispose()
 
 
-def _fail(message: str) -> NoReturn:
+async def _reset(data_dir: Path | None, username: str, password: str | None) -> str | None:
+    from plait.auth.bootstrap import reset_password as reset
+
+    async with server_database(data_dir) as (_settings, db):
+        return await reset(db, username, password)
+    raise AssertionError("unreachable")  # server_database exits on failure
+
+
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error[/red]: {escape(message)}")
     raise typer.Exit(1)

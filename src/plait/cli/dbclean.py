@@ -5,19 +5,14 @@ data directory directly (like `plait db upgrade`), reporting what went per kind;
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from plait.cli.common import err, out
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", envvar="PLAIT_DATA_DIR", help="Default ~/.plait.")
-]
+from plait.cli.admin import DataDir, fail, server_database
+from plait.cli.common import out
 
 
 def db_clean(
@@ -48,31 +43,14 @@ def db_clean(
 
 
 async def _clean(data_dir: Path | None, dry_run: bool, days: int | None) -> dict[str, Any]:
-    from plait.db import migrate
-    from plait.db.engine import Database
     from plait.orchestration.retention import exclusive_pass, run_pass
-    from plait.settings import Settings
 
-    if data_dir is not None:
-        os.environ["PLAIT_DATA_DIR"] = str(data_dir)
-    settings = Settings()
-    if settings.database_url is None and not (settings.data_dir / "plait.db").exists():
-        _fail(f"no Plait database in {settings.data_dir} (see --data-dir, PLAIT_DATABASE_URL)")
-    db = Database(settings.resolved_database_url())
-    try:
-        if await migrate.current(db) != migrate.head():
-            _fail("the database is not at the newest revision: run `plait db upgrade` first")
+    async with server_database(data_dir) as (settings, db):
         if dry_run:
             tally = await run_pass(db, settings, dry_run=True, default_days=days)
         elif (found := await exclusive_pass(db, settings, default_days=days)) is not None:
             tally = found
         else:
-            _fail("a retention pass is running (a scheduler's): try again once it has ended")
-    finally:
-        await db.dispose()
-    return tally.counts()
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error[/red]: {escape(message)}")
-    raise typer.Exit(1)
+            fail("a retention pass is running (a scheduler's): try again once it has ended")
+        return tally.counts()
+    raise AssertionError("unreachable")  # server_database exits on failure
