@@ -12,7 +12,7 @@ median over the repetitions (each a fresh server on the same database). Latency 
 the client (same machine): request sent -> whole answer read.
 
     .venv/bin/python bench/replay.py --database-url URL [--users 1,4,16] [--seconds 30]
-        [--repeat 3] [--mix bench/replay_mix.yaml] [--think SECONDS]
+        [--repeat 3] [--mix bench/replay_mix.yaml] [--think SECONDS] [--variants]
 
     URL: sqlite+aiosqlite:////path/plait.db or postgresql+asyncpg://user@host/db
     (seed it first: bench/seed_runs.py --database-url URL --runs 1000000)
@@ -99,6 +99,7 @@ class History:
 @dataclass
 class Figures:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    variants: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # by path
     client_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: dict[str, str] = field(default_factory=dict)  # route -> the last failure
@@ -159,7 +160,9 @@ async def user(
             except httpx.HTTPError as exc:
                 code, response = None, None
                 out.samples[request.route] = f"{type(exc).__name__}: {exc}"
-            out.latencies[request.route].append((time.perf_counter() - started) * 1000)
+            took = (time.perf_counter() - started) * 1000
+            out.latencies[request.route].append(took)
+            out.variants[request.path].append(took)
             if code is None or code >= 500:
                 out.errors[request.route] += 1
                 if response is not None:
@@ -201,30 +204,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(users: int, rounds: list[Figures]) -> bool:
+def _row(label: str, samples: list[list[float]], width: int = 46) -> tuple[str, float]:
+    """A table row: median over rounds of count, p50, p99; and that p99."""
+    present = [values for values in samples if values]
+    count = statistics.median(len(values) for values in samples)
+    p50 = statistics.median(percentile(values, 0.5) for values in present)
+    p99 = statistics.median(percentile(values, 0.99) for values in present)
+    return f"  {label:<{width}} {count:>7.0f} {p50:>8.1f} {p99:>8.1f}", p99
+
+
+def report(users: int, rounds: list[Figures], variants: bool) -> bool:
     """The table for one user count; whether every request got an answer below 500."""
     routes = sorted({r for f in rounds for r in f.latencies})
     print(f"\n{users} users ({len(rounds)} rounds, medians):")
     print(f"  {'route':<46} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'4xx':>5} {'errors':>6}")
     worst = 0.0
     for route in routes:
-        count = statistics.median(len(f.latencies[route]) for f in rounds)
-        p50 = statistics.median(
-            percentile(f.latencies[route], 0.5) for f in rounds if f.latencies[route]
-        )
-        p99 = statistics.median(
-            percentile(f.latencies[route], 0.99) for f in rounds if f.latencies[route]
-        )
+        line, p99 = _row(route, [f.latencies[route] for f in rounds])
         client = sum(f.client_errors[route] for f in rounds)
         errors = sum(f.errors[route] for f in rounds)
         if not route.startswith("POST"):
             worst = max(worst, p99)
-        print(f"  {route:<46} {count:>7.0f} {p50:>8.1f} {p99:>8.1f} {client:>5} {errors:>6}")
+        print(f"{line} {client:>5} {errors:>6}")
     rate = statistics.median(f.requests / f.seconds for f in rounds)
     events = statistics.median(f.ws_events for f in rounds)
     print(f"  throughput {rate:.0f} requests/s; WebSocket events received per round: {events:.0f}")
     verdict = "meets" if worst < GOAL_P99_MS else "misses"
     print(f"  slowest list/detail p99 {worst:.1f} ms: {verdict} the {GOAL_P99_MS:.0f} ms goal")
+    if variants:
+        print("  by request of the mix:")
+        for path in sorted({p for f in rounds for p in f.variants}):
+            print(_row(path, [f.variants[path] for f in rounds], width=70)[0])
     for f in rounds:
         for route, sample in f.samples.items():
             print(f"  last failure of {route}: {sample}")
@@ -255,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"round {repeat + 1}, {users} users: {figures.requests} requests",
                           flush=True)  # fmt: skip
         for users in args.users:
-            ok = report(users, rounds[users]) and ok
+            ok = report(users, rounds[users], args.variants) and ok
     return 0 if ok else 1
 
 
@@ -267,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mix", type=Path, default=HERE / "replay_mix.yaml")
     parser.add_argument("--think", type=float, default=None, help="override think_seconds")
+    parser.add_argument("--variants", action="store_true", help="also a row per mix request")
     args = parser.parse_args(argv)
     args.users = [int(u) for u in args.users.split(",")]
     if any(not 1 <= u <= USERS for u in args.users):
