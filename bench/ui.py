@@ -16,6 +16,7 @@ Each page figure is the median of `--runs` fresh browser contexts (cold HTTP cac
 second navigation in each (warm cache); the latency the median of `--runs` gates.
 
     .venv/bin/python bench/ui.py [--runs 5] [--only list|run|latency] [--workflows 10000]
+        [--history RUNS]  (runs seeded by seed_runs.py: the list page with their history)
         [--tasks 500]
 
 Exits 1 when a run did not succeed, 2 on a setup error (or a page that never drew).
@@ -53,6 +54,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+import seed_runs
 from _server import BenchError, Server, guarded, login, print_footer, print_header, running_server
 from list_workflows import seed, server_settings, sqlite_target
 from plait.settings import Settings
@@ -166,6 +168,7 @@ class Options:
     only: tuple[str, ...]
     workflows: int
     tasks: int
+    history: int  # runs seeded by seed_runs.py (0: none)
 
 
 @dataclass(frozen=True)
@@ -247,13 +250,17 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--workflows", type=_positive, default=10_000, help="workflows in the database (10000)"
     )
     parser.add_argument("--tasks", type=_positive, default=500, help="tasks of the run (500)")
+    parser.add_argument(
+        "--history", type=int, default=0, help="runs seeded by seed_runs.py (0); the list "
+        "page then opens sorted by last change, so it shows the seeded workflows' last runs"
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.runs > 20 or args.workflows > 1_000_000 or args.tasks > 2000:
         parser.error("keep it bounded: --runs <= 20, --workflows <= 1000000, --tasks <= 2000")
     if args.workflows < ROWS and args.only in (None, "list"):
         parser.error(f"--workflows must fill the workflows page: at least {ROWS}")
     only = (args.only,) if args.only else ONLY
-    return Options(args.runs, only, args.workflows, args.tasks)
+    return Options(args.runs, only, args.workflows, args.tasks, max(args.history, 0))
 
 
 def _positive(text: str) -> int:
@@ -484,7 +491,8 @@ def clock_offset(page: Page) -> tuple[float, float]:
 def bench_list(b: Bench) -> None:
     for i in range(b.opts.runs + 1):  # the first is the warm-up: Chromium itself starting up
         with browser_context(b, LIST_DRAWN, -1) as context:
-            cold, warm = cold_and_warm(context, "/workflows", wait_rows, "/api/v1/workflows")
+            path = "/workflows?sort=-updated" if b.opts.history else "/workflows"
+            cold, warm = cold_and_warm(context, path, wait_rows, "/api/v1/workflows")
         _print_pair("list", i, cold, warm)
         if i:
             b.report.lists.append((cold, warm))
@@ -790,6 +798,10 @@ def run_all(opts: Options) -> Report:
         started = time.monotonic()
         password = asyncio.run(seed(target.url, count))
         print(f"seeded {count} workflows in {time.monotonic() - started:.1f} s", flush=True)
+        if opts.history:
+            started = time.monotonic()
+            asyncio.run(seed_runs.seed(target.url, opts.history))
+            print(f"seeded {opts.history} runs in {time.monotonic() - started:.1f} s", flush=True)
         settings = server_settings(target, TOKEN_MINUTES)
         with running_server(target.data_dir, settings) as server, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -6,8 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from plait.api import workflows as api_workflows
 from plait.auth.roles import Principal, Role
 from plait.orchestration import runs
 from plait.orchestration.states import RunStatus
@@ -146,3 +148,21 @@ async def test_each_row_carries_its_latest_runs_newest_first(
     assert [m["id"] for m in marks["busy"]] == ids[::-1][:5]
     assert marks["busy"][0]["status"] == "failed"
     assert marks["idle"] == []
+
+
+async def test_latest_runs_of_workflows_asked_for_in_several_statements(
+    app: FastAPI, client: httpx.AsyncClient, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_workflows, "UNION_TERMS", 2)  # 3 workflows: two statements
+    await seed(app, ["a1", "a2", "a3"], accounts["admin"].id)
+    who = Principal(accounts["admin"].id, "seed", Role.admin)
+    made: dict[str, list[int]] = {}
+    async with app.state.plait.db.write() as session:
+        for name in ("a3", "a1", "a2", "a3", "a1", "a3"):  # interleaved ids
+            wf = await store.get(session, name)
+            run = await runs.create_run(session, wf, params={}, trigger="manual", who=who)
+            made.setdefault(name, []).append(run.id)
+
+    page = (await client.get("/api/v1/workflows", headers=accounts["viewer"].headers)).json()
+    marks = {item["name"]: [m["id"] for m in item["last_runs"]] for item in page["items"]}
+    assert marks == {name: ids[::-1] for name, ids in made.items()}

@@ -169,7 +169,6 @@ class Run(Base):
         UniqueConstraint("workflow_id", "idempotency_key"),
         UniqueConstraint("workflow_id", "scheduled_for"),
         Index("ix_runs_created", "created_at", "id"),
-        Index("ix_runs_workflow_status", "workflow_id", "status"),
         Index("ix_runs_workflow_id", "workflow_id", "id"),  # a workflow's newest runs
         # 0017: statistics, from the index alone (docs/stats.md)
         Index("ix_runs_window", "created_at", "status", "workflow_id", "started_at", "finished_at"),
@@ -181,6 +180,11 @@ class Run(Base):
             "started_at",
             "finished_at",
         ),
+        # 0018: the runs list filtered by status, trigger, workflow and status, newest first
+        # (and the scheduler's running runs by status or by workflow and status)
+        Index("ix_runs_status_created", "status", "created_at", "id"),
+        Index("ix_runs_trigger_created", "trigger", "created_at", "id"),
+        Index("ix_runs_workflow_status_created", "workflow_id", "status", "created_at", "id"),
         AUTOINCREMENT,
     )
 
@@ -188,7 +192,7 @@ class Run(Base):
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     workflow_version: Mapped[int]
     params: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(16))
     triggered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -284,7 +288,8 @@ class Worker(Base):
 
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_key", "run_id", "key"), AUTOINCREMENT)
+    # 0018: covering, so a run's last value and min/max per key (compare) read no table rows
+    __table_args__ = (Index("ix_metrics_run_key_id", "run_id", "key", "id", "value"), AUTOINCREMENT)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

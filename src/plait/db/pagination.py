@@ -74,9 +74,14 @@ def _storable(value: Any) -> bool:
 
 
 def after(key: SortKey, value: Any, row_id: int) -> ColumnElement[bool]:
+    # The first term says nothing the OR does not, but it is a range the database can seek
+    # to in the (column, id) index; with the OR alone PostgreSQL reads the index from the
+    # top and filters, so a page deep in a long history read every row before it.
     if key.descending:
-        return or_(key.column < value, and_(key.column == value, key.id_column < row_id))
-    return or_(key.column > value, and_(key.column == value, key.id_column > row_id))
+        tail = or_(key.column < value, and_(key.column == value, key.id_column < row_id))
+        return and_(key.column <= value, tail)
+    tail = or_(key.column > value, and_(key.column == value, key.id_column > row_id))
+    return and_(key.column >= value, tail)
 
 
 def order(query: SelectT, key: SortKey) -> SelectT:

@@ -40,6 +40,7 @@ from plait.orchestration.states import (
     ATTEMPT_BLOCKING,
     ATTEMPT_FINISHED,
     RUN_FINISHED,
+    RUN_UNFINISHED,
     AttemptStatus,
     RunStatus,
     StaleState,
@@ -339,7 +340,7 @@ class Scheduler:
             .group_by(Run.workflow_id, *groups.COLUMNS)
         )
         cancelling = select(Run.id).where(
-            Run.cancel_requested_at.is_not(None), Run.status.not_in(list(RUN_FINISHED))
+            Run.cancel_requested_at.is_not(None), Run.status.in_(sorted(RUN_UNFINISHED))
         )
         found: set[int] = set()
         for query in (due, next_up, cancelling):
@@ -397,7 +398,7 @@ class Scheduler:
                 AttemptRef(a.id, a.run_id, a.task_key, a.attempt, a.worker) for a in rows.scalars()
             ]
             unfinished = await session.execute(
-                select(Run.id).where(Run.status.not_in(list(RUN_FINISHED)))
+                select(Run.id).where(Run.status.in_(sorted(RUN_UNFINISHED)))
             )
             self._dirty.update(unfinished.scalars())
         if self.executor.queued_timeout is None:

@@ -65,6 +65,9 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
 }
 
 RUN_FINISHED = frozenset({R.succeeded, R.failed, R.cancelled})
+# Asked for with IN, not NOT IN RUN_FINISHED: an index on status serves IN (the few active
+# runs); NOT IN reads every finished run of the history.
+RUN_UNFINISHED = frozenset(R) - RUN_FINISHED
 ATTEMPT_FINISHED = frozenset(s for s, nxt in ATTEMPT_TRANSITIONS.items() if not nxt)
 # A task whose latest attempt ended so will not succeed in this run: downstream cannot start.
 ATTEMPT_BLOCKING = frozenset({A.failed, A.upstream_failed, A.cancelled, A.skipped})
