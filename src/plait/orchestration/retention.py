@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plait import audit
 from plait.db.engine import Database
+from plait.db.hints import unindexed
 from plait.db.models import (
     Artifact,
     DatasetLineage,
@@ -145,9 +146,11 @@ def _at(value: datetime) -> Any:
 
 
 def _keepers() -> list[ColumnElement[bool]]:
-    """What every removed run must be: finished, not pinned, no model version's run."""
+    """What every removed run must be: finished, not pinned, no model version's run.
+    (Most runs are finished: looked up by status, SQLite would read them all and sort them by
+    id for every batch, instead of walking the primary key.)"""
     return [
-        Run.status.in_(list(RUN_FINISHED)),
+        unindexed(Run.status).in_(list(RUN_FINISHED)),
         Run.pinned.is_(False),
         ~exists().where(ModelVersion.run_id == Run.id),
     ]
@@ -156,12 +159,15 @@ def _keepers() -> list[ColumnElement[bool]]:
 async def _due_batch(
     session: AsyncSession, cutoff: ColumnElement[Any], after: int, size: int
 ) -> list[int]:
-    """The ids of the next `size` due runs after id `after`, oldest first."""
+    """The ids of the next `size` due runs after id `after`, oldest first. The workflow's
+    cutoff is a subquery per run, not a join: joined, a planner may start from the few
+    workflows and read every run of each, then sort, for every batch; this way it walks the
+    runs' primary key from `after` and stops at `size`."""
     ended = func.coalesce(Run.finished_at, Run.created_at)
+    own_cutoff = select(cutoff).where(Workflow.id == Run.workflow_id).scalar_subquery()
     query = (
         select(Run.id)
-        .join(Workflow, Workflow.id == Run.workflow_id)
-        .where(Run.id > after, ended < cutoff, *_keepers())
+        .where(Run.id > after, ended < own_cutoff, *_keepers())
         .order_by(Run.id)
         .limit(size)
     )

@@ -24,6 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float, String
 
+from plait.db.hints import unindexed
 from plait.db.models import Run, TaskAttempt, Workflow
 from plait.orchestration.states import RUN_FINISHED, AttemptStatus, RunStatus
 
@@ -97,23 +98,6 @@ def _first_line_default(element: first_line, compiler: SQLCompiler, **kw: Any) -
     col = f"coalesce({compiler.process(element.clauses, **kw)}, '')"
     head = f"split_part({col}, chr(10), 1)"
     return f"substr(btrim({head}, ' ' || chr(9) || chr(13)), 1, {ERROR_CHARS})"
-
-
-class unindexed(FunctionElement[str]):
-    """A column the planner must not look up by its own index (SQLite's unary `+`)."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(unindexed, "sqlite")
-def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"+{compiler.process(element.clauses, **kw)}"
-
-
-@compiles(unindexed)
-def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
 
 
 # ---- the window ---------------------------------------------------------------------------------
