@@ -17,6 +17,7 @@ from plait.orchestration.retention import LOCK_KEY, exclusive_pass
 from plait.settings import Settings
 from tests.conftest import PG_ADMIN_URL, Account
 from tests.support.retention import add_run, fixtures, run_ids, workflow_id
+from tests.support.scrape import moved, scrape
 from tests.support.workflows import create_workflow
 
 
@@ -29,6 +30,8 @@ async def test_the_server_removes_old_runs_on_its_own(
     app: FastAPI, client: httpx.AsyncClient, accounts: dict[str, Account], settings: Settings
 ) -> None:
     db: Database = app.state.plait.db
+    admin = accounts["admin"].headers
+    before = await scrape(client, admin)
     await create_workflow(client, accounts["editor"], name="aging")
     wf = await workflow_id(db, "aging")
     fx = await fixtures(db, wf)
@@ -41,6 +44,13 @@ async def test_the_server_removes_old_runs_on_its_own(
         assert time.monotonic() < deadline, "no pass removed the old run"
         await asyncio.sleep(0.1)
     assert await run_ids(db) == {new}
+    # Operators see the passes on /metrics.
+    while moved(before, after := await scrape(client, admin), "plait_retention_removed_total",
+                kind="runs") < 1:  # fmt: skip
+        assert time.monotonic() < deadline, "the pass was not counted"
+        await asyncio.sleep(0.1)
+    assert moved(before, after, "plait_retention_removed_total", kind="attempts") >= 1
+    assert moved(before, after, "plait_retention_pass_seconds_count") >= 1
 
 
 @pytest.mark.postgresql

@@ -54,6 +54,18 @@ attempt_duration = Histogram(
     buckets=TASK_BUCKETS,
 )
 
+# --- retention (orchestration.retention, the scheduler's periodic pass) ---------------------
+retention_removed = Counter(
+    "plait_retention_removed_total",
+    "Rows and files removed by retention passes, by kind (runs, attempts, files, bytes, ...).",
+    ["kind"],
+)
+retention_passes = Histogram(
+    "plait_retention_pass_seconds",
+    "Retention passes (the periodic ones, not `plait db clean`): how long each took.",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600),
+)
+
 # --- the scheduler ----------------------------------------------------------------------------
 dispatches = Counter(
     "plait_dispatches_total", "Attempts handed to an executor, by executor.", ["executor"]

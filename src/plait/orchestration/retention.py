@@ -54,6 +54,7 @@ from plait.db.models import (
 )
 from plait.db.types import UTCDateTime
 from plait.executors.layout import remove_run_files, run_dirs
+from plait.monitoring import instruments
 from plait.orchestration.states import RUN_FINISHED
 from plait.settings import Settings
 from plait.storage import ArtifactStore, artifact_store
@@ -388,4 +389,8 @@ class Retention:
                 log.exception("retention pass failed")
                 continue
             if tally is not None:
-                log.info("%s", summary(tally, time.monotonic() - started))
+                took = time.monotonic() - started
+                log.info("%s", summary(tally, took))
+                instruments.retention_passes.observe(took)
+                for kind, n in tally.counts().items():
+                    instruments.retention_removed.labels(kind).inc(n)
