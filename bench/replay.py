@@ -17,6 +17,13 @@ the client (same machine): request sent -> whole answer read.
     URL: sqlite+aiosqlite:////path/plait.db or postgresql+asyncpg://user@host/db
     (seed it first: bench/seed_runs.py --database-url URL --runs 1000000)
 
+Next to the client's figures it prints the server's own: the p50/p99 of
+`plait_http_request_duration_seconds` (scraped from /metrics as admin before and after each
+round; interpolated within the histogram's buckets, as Prometheus' histogram_quantile does),
+and the CPU the server and this client process used. The server's figure is the time from
+the request reaching the app to the end of its answer; the difference to the client's is
+time in the client (16 users share one Python process and event loop) and on the wire.
+
 Exits 1 when a request failed (5xx or no answer), 2 on a setup error.
 """
 
@@ -26,7 +33,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
+import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -41,15 +51,17 @@ from urllib.parse import quote
 
 import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from _server import BenchError, guarded, print_footer, print_header, running_server
+from _server import BenchError, Server, guarded, print_footer, print_header, running_server
 from plait.db.pagination import encode_cursor
 from seed_runs import SEED_PASSWORD, USERS
 
 HERE = Path(__file__).parent
 SAMPLE_RUNS = 300  # runs sampled from the history for {run}, {cursor}, {run_ids}
 GOAL_P99_MS = 50.0
+DURATION = "plait_http_request_duration_seconds"
 
 
 @dataclass(frozen=True)
@@ -105,10 +117,62 @@ class Figures:
     samples: dict[str, str] = field(default_factory=dict)  # route -> the last failure
     ws_events: int = 0
     seconds: float = 0.0
+    server: dict[str, Buckets] = field(default_factory=dict)  # route -> this round's buckets
+    server_cpu: float = 0.0  # CPU seconds of the server process in the round
+    client_cpu: float = 0.0  # CPU seconds of this (client) process in the round
 
     @property
     def requests(self) -> int:
         return sum(len(v) for v in self.latencies.values())
+
+
+Buckets = dict[float, float]  # upper bound (s) -> cumulative count
+
+
+def server_histograms(base: str, token: str) -> dict[str, Buckets]:
+    """The server's request-duration histogram per "METHOD route", from /metrics."""
+    text = httpx.get(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).text
+    out: dict[str, Buckets] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        if family.name != DURATION:
+            continue
+        for sample in family.samples:
+            if sample.name == DURATION + "_bucket":
+                route = f"{sample.labels['method']} {sample.labels['route']}"
+                out[route][float(sample.labels["le"])] = sample.value
+    return out
+
+
+def bucket_delta(after: dict[str, Buckets], before: dict[str, Buckets]) -> dict[str, Buckets]:
+    return {
+        route: {le: n - before.get(route, {}).get(le, 0.0) for le, n in buckets.items()}
+        for route, buckets in after.items()
+    }
+
+
+def bucket_quantile(buckets: Buckets, q: float) -> float | None:
+    """histogram_quantile: ms, linear within the bucket the q-th observation falls in."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank, low, below = q * total, 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            if math.isinf(le):
+                return low * 1000  # above the top bucket: its bound is all one knows
+            share = (rank - below) / (buckets[le] - below) if buckets[le] > below else 1.0
+            return (low + (le - low) * share) * 1000
+        low, below = le, buckets[le]
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def login(base: str, username: str) -> str:
@@ -213,24 +277,58 @@ def _row(label: str, samples: list[list[float]], width: int = 46) -> tuple[str, 
     return f"  {label:<{width}} {count:>7.0f} {p50:>8.1f} {p99:>8.1f}", p99
 
 
+def _template(route: str) -> str:
+    """`GET /api/v1/runs/{id}` and the server's `GET /api/v1/runs/{run_id}` alike."""
+    return re.sub(r"\{[^}]*\}", "{}", route)
+
+
+def _server_quantiles(route: str, rounds: list[Figures]) -> tuple[float | None, float | None]:
+    """The server's p50 and p99 for `route`: medians over rounds of the histogram quantiles."""
+    found = [
+        buckets
+        for f in rounds
+        for name, buckets in f.server.items()
+        if _template(name) == _template(route)
+    ]
+    quantiles = []
+    for q in (0.5, 0.99):
+        values = [v for b in found if (v := bucket_quantile(b, q)) is not None]
+        quantiles.append(statistics.median(values) if values else None)
+    return quantiles[0], quantiles[1]
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:>8.1f}" if value is not None else f"{'-':>8}"
+
+
 def report(users: int, rounds: list[Figures], variants: bool) -> bool:
     """The table for one user count; whether every request got an answer below 500."""
     routes = sorted({r for f in rounds for r in f.latencies})
-    print(f"\n{users} users ({len(rounds)} rounds, medians):")
-    print(f"  {'route':<46} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'4xx':>5} {'errors':>6}")
-    worst = 0.0
+    print(f"\n{users} users ({len(rounds)} rounds, medians; client measured, then server's own):")
+    print(
+        f"  {'route':<46} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'4xx':>5} {'errors':>6}"
+        f" {'srv p50':>8} {'srv p99':>8}"
+    )
+    worst = worst_server = 0.0
     for route in routes:
         line, p99 = _row(route, [f.latencies[route] for f in rounds])
         client = sum(f.client_errors[route] for f in rounds)
         errors = sum(f.errors[route] for f in rounds)
+        server_p50, server_p99 = _server_quantiles(route, rounds)
         if not route.startswith("POST"):
             worst = max(worst, p99)
-        print(f"{line} {client:>5} {errors:>6}")
+            worst_server = max(worst_server, server_p99 or 0.0)
+        print(f"{line} {client:>5} {errors:>6} {_ms(server_p50)} {_ms(server_p99)}")
     rate = statistics.median(f.requests / f.seconds for f in rounds)
     events = statistics.median(f.ws_events for f in rounds)
     print(f"  throughput {rate:.0f} requests/s; WebSocket events received per round: {events:.0f}")
+    server_cpu = statistics.median(f.server_cpu / f.seconds for f in rounds)
+    client_cpu = statistics.median(f.client_cpu / f.seconds for f in rounds)
+    print(f"  CPU: server {server_cpu:.0%} of a core, this client {client_cpu:.0%}")
     verdict = "meets" if worst < GOAL_P99_MS else "misses"
     print(f"  slowest list/detail p99 {worst:.1f} ms: {verdict} the {GOAL_P99_MS:.0f} ms goal")
+    verdict = "meets" if worst_server < GOAL_P99_MS else "misses"
+    print(f"  server-side: slowest list/detail p99 {worst_server:.1f} ms: {verdict} the goal")
     if variants:
         print("  by request of the mix:")
         for path in sorted({p for f in rounds for p in f.variants}):
@@ -241,10 +339,33 @@ def report(users: int, rounds: list[Figures], variants: bool) -> bool:
     return not any(f.errors for f in rounds)
 
 
+def measured_round(
+    server: Server,
+    admin: str,
+    tokens: list[str],
+    mix: Mix,
+    history: History,
+    args: argparse.Namespace,
+    seed: int,
+) -> Figures:
+    """One round, with the server's histograms and both processes' CPU around it."""
+    before = server_histograms(server.base, admin)
+    server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+    figures = asyncio.run(replay(server.base, tokens, mix, history, args.seconds, seed))
+    figures.client_cpu = time.process_time() - client_cpu
+    figures.server_cpu = cpu_seconds(server.pid) - server_cpu
+    figures.server = bucket_delta(server_histograms(server.base, admin), before)
+    return figures
+
+
 def settings_for(database_url: str, data: Path) -> dict[str, str]:
+    # Retention off (and events kept): at its default of 30 days the server would delete the
+    # seeded history in batches while it is replayed, measuring those deletes (and shrinking
+    # the million runs). bench/retention.py measures retention.
     return {"PLAIT_DATABASE_URL": database_url, "PLAIT_DATA_DIR": str(data),
             "PLAIT_LOG_STORE": "database", "PLAIT_LOAD_DEMO": "false",
-            "PLAIT_LOG_LEVEL": "WARNING", "PLAIT_SECRET_KEY": "replay-" + "k" * 40}  # fmt: skip
+            "PLAIT_LOG_LEVEL": "WARNING", "PLAIT_SECRET_KEY": "replay-" + "k" * 40,
+            "PLAIT_RETENTION_DAYS": "0", "PLAIT_EVENTS_RETENTION_DAYS": "3650"}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -257,10 +378,10 @@ def run(args: argparse.Namespace) -> int:
             with running_server(data, settings_for(args.database_url, data)) as server:
                 tokens = [login(server.base, f"user{n:02d}") for n in range(1, USERS + 1)]
                 history = sample_history(server.base, tokens[0], random.Random(repeat))
+                admin = login(server.base, "admin")
                 for users in args.users:
-                    figures = asyncio.run(
-                        replay(server.base, tokens[:users], mix, history, args.seconds, repeat)
-                    )
+                    figures = measured_round(server, admin, tokens[:users], mix, history, args,
+                                             repeat)  # fmt: skip
                     rounds[users].append(figures)
                     print(f"round {repeat + 1}, {users} users: {figures.requests} requests",
                           flush=True)  # fmt: skip

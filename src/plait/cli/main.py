@@ -133,6 +133,7 @@ def server(
 
     import uvicorn
 
+    from plait import heap
     from plait.api.app import create_app
 
     settings = _settings(data_dir, host=host, port=port)
@@ -149,6 +150,7 @@ def server(
     # the bandwidth it saves on small JSON frames.
     config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
                             ws_per_message_deflate=False)  # fmt: skip
+    heap.settle()  # the code and the app are built: keep the collector's pauses short
     uvicorn.Server(config).run(sockets=[listener])
 
 
